@@ -1,0 +1,196 @@
+"""Who is calling, what they may touch, and the helpers every use case shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from abonnement.clock import Clock, local_date
+from abonnement.domain import catalog as dc
+from abonnement.domain.errors import Code, Refusal, error, from_refusal
+from abonnement.domain.money import Money
+from abonnement.domain.roles import Action, Role, allowed
+from abonnement.domain.subscriptions import SubscriptionFacts
+from abonnement.store import models as m
+from abonnement.store.uow import UnitOfWork
+
+
+class ActorKind(StrEnum):
+    OPERATOR = "operator"  # the vendor: catalog, organizations, everything
+    USER = "user"  # an organization's admin, acting within their roles
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: ActorKind
+    label: str
+    organization_id: int | None = None
+    user_id: int | None = None
+    roles: frozenset[Role] = field(default_factory=frozenset)
+
+    @classmethod
+    def operator(cls, label: str = "operator") -> Actor:
+        return cls(ActorKind.OPERATOR, label)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind is ActorKind.OPERATOR
+
+
+@dataclass
+class Context:
+    """What a use case runs with: the unit of work, the clock and the caller."""
+
+    uow: UnitOfWork
+    clock: Clock
+    actor: Actor
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def today(self, organization: m.Organization) -> date:
+        return local_date(self.clock.now(), organization.time_zone)
+
+    # authorization ------------------------------------------------------------------------
+    def require_operator(self, action: str) -> None:
+        if not self.actor.is_operator:
+            raise error(Code.PERMISSION_DENIED, action=action)
+
+    def authorize(self, organization_id: int, action: Action) -> None:
+        """R1 and tenancy: the caller must belong to the organization and hold a role that may
+        take the action. Another organization's data is reported as not found."""
+        if self.actor.is_operator:
+            return
+        if self.actor.organization_id != organization_id:
+            raise error(Code.NOT_FOUND, entity="organization", id=organization_id)
+        if not allowed(self.actor.roles, action):
+            raise error(Code.PERMISSION_DENIED, action=action.value)
+
+    def visible(self, organization_id: int) -> bool:
+        return self.actor.is_operator or self.actor.organization_id == organization_id
+
+    # loading with tenancy -----------------------------------------------------------------
+    def organization(self, organization_id: int) -> m.Organization:
+        org = self.uow.organizations.get(organization_id)
+        if org is None or not self.visible(org.id):
+            raise error(Code.NOT_FOUND, entity="organization", id=organization_id)
+        return org
+
+    def subscription(self, subscription_id: int, *, lock: bool = False) -> m.Subscription:
+        sub = self.uow.subscriptions.get(subscription_id, lock=lock)
+        if sub is None or not self.visible(sub.organization_id):
+            raise error(Code.NOT_FOUND, entity="subscription", id=subscription_id)
+        return sub
+
+    def user(self, user_id: int) -> m.User:
+        user = self.uow.users.get(user_id)
+        if user is None or not self.visible(user.organization_id):
+            raise error(Code.NOT_FOUND, entity="user", id=user_id)
+        return user
+
+    def offer(self, code: str) -> m.Offer:
+        offer = self.uow.catalog.offer_by_code(code)
+        if offer is None:
+            raise error(Code.NOT_FOUND, entity="offer", id=code)
+        return offer
+
+    # audit --------------------------------------------------------------------------------
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_id: object,
+        *,
+        organization_id: int | None,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Every change leaves a record: who, what, when, before and after."""
+        self.uow.audit.add(
+            m.AuditRecord(
+                organization_id=organization_id,
+                actor=self.actor.label,
+                actor_user_id=self.actor.user_id,
+                action=action,
+                entity=entity,
+                entity_id=str(entity_id),
+                before=dict(before) if before is not None else None,
+                after=dict(after) if after is not None else None,
+                at=self.now(),
+            )
+        )
+
+
+def refuse(refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise from_refusal(refusal)
+
+
+def invalid(field_name: str, problem: str) -> Exception:
+    return error(Code.INVALID_INPUT, field=field_name, problem=problem)
+
+
+# ORM -> domain ------------------------------------------------------------------------------
+def offer_to_domain(offer: m.Offer) -> dc.Offer:
+    trial = (
+        dc.TrialTerms(days=offer.trial_days, licenses=offer.trial_licenses)
+        if offer.trial_days and offer.trial_licenses
+        else None
+    )
+    return dc.Offer(
+        code=offer.code,
+        product_sku=offer.product.sku,
+        name=offer.name,
+        prices={p.currency: Money.of(p.amount_minor, p.currency) for p in offer.prices},
+        term=offer.term,
+        billing_frequency=offer.billing_frequency,
+        trial=trial,
+        cancellation_model=offer.cancellation_model,
+        cancellation_window_days=offer.cancellation_window_days,
+        online_cancel_limit=offer.online_cancel_limit,
+        channels=frozenset(dc.PurchaseChannel(c) for c in offer.channels.split(",") if c),
+        end_of_sale=offer.end_of_sale,
+        min_quantity=offer.min_quantity,
+        max_quantity=offer.max_quantity,
+        expired_days=offer.expired_days,
+        disabled_days=offer.disabled_days,
+    )
+
+
+def facts(sub: m.Subscription, assigned: int) -> SubscriptionFacts:
+    return SubscriptionFacts(
+        status=sub.status,
+        channel=sub.channel,
+        quantity=sub.quantity,
+        assigned=assigned,
+        prepaid_quantity=sub.prepaid_quantity,
+        recurring_billing=sub.recurring_billing,
+        credit_check_pending=sub.credit_check_pending,
+        term_start=sub.term_start,
+        term_end=sub.term_end,
+        last_increase_on=sub.last_increase_on,
+        quantity_before_last_increase=sub.quantity_before_last_increase,
+        pending_quantity=sub.pending_quantity,
+        pending_effective=sub.pending_effective,
+        trial_extended=sub.trial_extended,
+    )
+
+
+def snapshot(sub: m.Subscription) -> dict[str, Any]:
+    """The audit view of a subscription."""
+    return {
+        "status": sub.status.value,
+        "channel": sub.channel.value,
+        "offer": sub.offer.code if sub.offer else None,
+        "quantity": sub.quantity,
+        "prepaid_quantity": sub.prepaid_quantity,
+        "recurring_billing": sub.recurring_billing,
+        "credit_check_pending": sub.credit_check_pending,
+        "term_start": sub.term_start.isoformat(),
+        "term_end": sub.term_end.isoformat(),
+        "pending_quantity": sub.pending_quantity,
+        "pending_effective": sub.pending_effective.isoformat() if sub.pending_effective else None,
+    }

@@ -1,0 +1,321 @@
+"""What use cases return: plain, serializable views (never ORM rows). Reasons carry codes and
+context; adapters turn them into words in the caller's language."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from abonnement.domain.errors import Refusal
+from abonnement.domain.policies import Availability
+from abonnement.store import models as m
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReasonView(View):
+    code: str
+    context: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, refusal: Refusal) -> ReasonView:
+        return cls(code=refusal.code.value, context=dict(refusal.context))
+
+
+class AvailabilityView(View):
+    can_buy: bool
+    can_remove: bool
+    buy_reasons: list[ReasonView]
+    remove_reasons: list[ReasonView]
+
+    @classmethod
+    def of(cls, availability: Availability) -> AvailabilityView:
+        return cls(
+            can_buy=availability.can_buy,
+            can_remove=availability.can_remove,
+            buy_reasons=[ReasonView.of(r) for r in availability.buy_reasons],
+            remove_reasons=[ReasonView.of(r) for r in availability.remove_reasons],
+        )
+
+
+class OrganizationView(View):
+    id: int
+    name: str
+    country: str
+    currency: str
+    time_zone: str
+    locale: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, org: m.Organization) -> OrganizationView:
+        return cls(
+            id=org.id,
+            name=org.name,
+            country=org.country,
+            currency=org.currency,
+            time_zone=org.time_zone,
+            locale=org.locale,
+            created_at=org.created_at,
+        )
+
+
+class UserView(View):
+    id: int
+    organization_id: int
+    email: str
+    display_name: str
+    locale: str | None
+    roles: list[str]
+    licenses: list[str] = []
+
+    @classmethod
+    def of(cls, user: m.User, licenses: list[str] | None = None) -> UserView:
+        return cls(
+            id=user.id,
+            organization_id=user.organization_id,
+            email=user.email,
+            display_name=user.display_name,
+            locale=user.locale,
+            roles=[r.role.value for r in user.roles],
+            licenses=licenses or [],
+        )
+
+
+class ServicePlanView(View):
+    code: str
+    name: str
+
+
+class ProductView(View):
+    id: int
+    sku: str
+    name: str
+    service_plans: list[ServicePlanView]
+
+    @classmethod
+    def of(cls, product: m.Product) -> ProductView:
+        return cls(
+            id=product.id,
+            sku=product.sku,
+            name=product.name,
+            service_plans=[
+                ServicePlanView(code=p.code, name=p.name) for p in product.service_plans
+            ],
+        )
+
+
+class OfferView(View):
+    id: int
+    code: str
+    product_sku: str
+    name: str
+    prices: dict[str, int]  # currency -> minor units per license per billing period
+    term: str
+    billing_frequency: str
+    trial_days: int | None
+    trial_licenses: int | None
+    cancellation_model: str
+    cancellation_window_days: int
+    online_cancel_limit: int
+    channels: list[str]
+    end_of_sale: bool
+    min_quantity: int
+    max_quantity: int
+
+    @classmethod
+    def of(cls, offer: m.Offer) -> OfferView:
+        return cls(
+            id=offer.id,
+            code=offer.code,
+            product_sku=offer.product.sku,
+            name=offer.name,
+            prices={p.currency: p.amount_minor for p in offer.prices},
+            term=offer.term.value,
+            billing_frequency=offer.billing_frequency.value,
+            trial_days=offer.trial_days,
+            trial_licenses=offer.trial_licenses,
+            cancellation_model=offer.cancellation_model.value,
+            cancellation_window_days=offer.cancellation_window_days,
+            online_cancel_limit=offer.online_cancel_limit,
+            channels=[c for c in offer.channels.split(",") if c],
+            end_of_sale=offer.end_of_sale,
+            min_quantity=offer.min_quantity,
+            max_quantity=offer.max_quantity,
+        )
+
+
+class PaymentMethodView(View):
+    id: int
+    organization_id: int
+    kind: str
+    label: str
+    is_default: bool
+
+    @classmethod
+    def of(cls, method: m.PaymentMethod) -> PaymentMethodView:
+        return cls(
+            id=method.id,
+            organization_id=method.organization_id,
+            kind=method.kind,
+            label=method.label,
+            is_default=method.is_default,
+        )
+
+
+class SubscriptionView(View):
+    id: int
+    organization_id: int
+    offer: str
+    offer_name: str
+    product_sku: str
+    status: str
+    channel: str
+    currency: str
+    quantity: int
+    assigned: int
+    available: int
+    prepaid_quantity: int
+    recurring_billing: bool
+    credit_check_pending: bool
+    term_start: date
+    term_end: date
+    pending_quantity: int | None
+    pending_effective: date | None
+    partner_name: str | None
+    agreement_number: str | None
+    switched_to_id: int | None
+    availability: AvailabilityView
+
+    @classmethod
+    def of(cls, sub: m.Subscription, assigned: int, availability: Availability) -> SubscriptionView:
+        return cls(
+            id=sub.id,
+            organization_id=sub.organization_id,
+            offer=sub.offer.code,
+            offer_name=sub.offer.name,
+            product_sku=sub.offer.product.sku,
+            status=sub.status.value,
+            channel=sub.channel.value,
+            currency=sub.currency,
+            quantity=sub.quantity,
+            assigned=assigned,
+            available=max(sub.quantity - assigned, 0),
+            prepaid_quantity=sub.prepaid_quantity,
+            recurring_billing=sub.recurring_billing,
+            credit_check_pending=sub.credit_check_pending,
+            term_start=sub.term_start,
+            term_end=sub.term_end,
+            pending_quantity=sub.pending_quantity,
+            pending_effective=sub.pending_effective,
+            partner_name=sub.partner_name,
+            agreement_number=sub.agreement_number,
+            switched_to_id=sub.switched_to_id,
+            availability=AvailabilityView.of(availability),
+        )
+
+
+class QuantityChangeView(View):
+    kind: str  # unchanged, buy, remove
+    previous: int
+    quantity: int  # in effect now
+    scheduled_quantity: int | None
+    scheduled_on: date | None
+    subscription: SubscriptionView
+
+
+class CancellationView(View):
+    outcome: str  # now, at_term_end
+    ends_on: date | None
+    prorated_return: bool
+    subscription: SubscriptionView
+
+
+class SwitchView(View):
+    old: SubscriptionView
+    new: SubscriptionView
+    moved_user_ids: list[int]
+
+
+class LicenseView(View):
+    """The Licenses page: one product, all its subscriptions together."""
+
+    product_sku: str
+    product_name: str
+    total: int
+    assigned: int
+    available: int
+    subscription_ids: list[int]
+    user_ids: list[int]
+
+
+class AssignmentResultView(View):
+    product_sku: str
+    user_ids: list[int]
+    license: LicenseView
+
+
+class RedemptionView(View):
+    keys: int
+    licenses_added: int
+    subscription: SubscriptionView
+
+
+class GeneratedKeysView(View):
+    offer: str
+    licenses_per_key: int
+    keys: list[str]
+
+
+class CallbackView(View):
+    id: int
+    organization_id: int
+    subscription_id: int
+    requested_by_user_id: int | None
+    phone: str
+    note: str
+    status: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: m.CallbackRequest) -> CallbackView:
+        return cls(
+            id=row.id,
+            organization_id=row.organization_id,
+            subscription_id=row.subscription_id,
+            requested_by_user_id=row.requested_by_user_id,
+            phone=row.phone,
+            note=row.note,
+            status=row.status,
+            created_at=row.created_at,
+        )
+
+
+class AuditView(View):
+    id: int
+    organization_id: int | None
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: datetime
+
+    @classmethod
+    def of(cls, row: m.AuditRecord) -> AuditView:
+        return cls(
+            id=row.id,
+            organization_id=row.organization_id,
+            actor=row.actor,
+            action=row.action,
+            entity=row.entity,
+            entity_id=row.entity_id,
+            before=row.before,
+            after=row.after,
+            at=row.at,
+        )

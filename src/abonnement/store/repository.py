@@ -1,0 +1,228 @@
+"""Repositories: every query the services need, in one place. They flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from abonnement.domain.subscriptions import Status
+from abonnement.store import models as m
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: m.Base) -> None:
+        self.session.add(row)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
+class Organizations(Repository):
+    def get(self, organization_id: int) -> m.Organization | None:
+        return self.session.get(m.Organization, organization_id)
+
+    def list(self) -> Sequence[m.Organization]:
+        return self.session.scalars(select(m.Organization).order_by(m.Organization.id)).all()
+
+
+class Users(Repository):
+    def get(self, user_id: int) -> m.User | None:
+        return self.session.get(m.User, user_id)
+
+    def by_email(self, email: str) -> m.User | None:
+        return self.session.scalars(
+            select(m.User).where(func.lower(m.User.email) == email.strip().lower())
+        ).one_or_none()
+
+    def in_organization(self, organization_id: int) -> Sequence[m.User]:
+        return self.session.scalars(
+            select(m.User).where(m.User.organization_id == organization_id).order_by(m.User.id)
+        ).all()
+
+    def many(self, organization_id: int, user_ids: Iterable[int]) -> Sequence[m.User]:
+        return self.session.scalars(
+            select(m.User)
+            .where(m.User.organization_id == organization_id, m.User.id.in_(list(user_ids)))
+            .order_by(m.User.id)
+        ).all()
+
+    def count_with_role(self, organization_id: int, role: str) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(m.UserRole)
+                .join(m.User, m.User.id == m.UserRole.user_id)
+                .where(m.User.organization_id == organization_id, m.UserRole.role == role)
+            )
+            or 0
+        )
+
+    def delete(self, user: m.User) -> None:
+        self.session.delete(user)
+
+
+class Catalog(Repository):
+    def product(self, product_id: int) -> m.Product | None:
+        return self.session.get(m.Product, product_id)
+
+    def product_by_sku(self, sku: str) -> m.Product | None:
+        return self.session.scalars(select(m.Product).where(m.Product.sku == sku)).one_or_none()
+
+    def products(self) -> Sequence[m.Product]:
+        return self.session.scalars(select(m.Product).order_by(m.Product.sku)).all()
+
+    def offer(self, offer_id: int) -> m.Offer | None:
+        return self.session.get(m.Offer, offer_id)
+
+    def offer_by_code(self, code: str) -> m.Offer | None:
+        return self.session.scalars(select(m.Offer).where(m.Offer.code == code)).one_or_none()
+
+    def offers(self) -> Sequence[m.Offer]:
+        return self.session.scalars(select(m.Offer).order_by(m.Offer.code)).all()
+
+
+class PaymentMethods(Repository):
+    def active(self, organization_id: int) -> Sequence[m.PaymentMethod]:
+        return self.session.scalars(
+            select(m.PaymentMethod)
+            .where(
+                m.PaymentMethod.organization_id == organization_id,
+                m.PaymentMethod.removed_at.is_(None),
+            )
+            .order_by(m.PaymentMethod.is_default.desc(), m.PaymentMethod.id)
+        ).all()
+
+    def get(self, method_id: int) -> m.PaymentMethod | None:
+        return self.session.get(m.PaymentMethod, method_id)
+
+
+class Subscriptions(Repository):
+    def get(self, subscription_id: int, *, lock: bool = False) -> m.Subscription | None:
+        if lock:
+            return self.session.scalars(
+                select(m.Subscription)
+                .where(m.Subscription.id == subscription_id)
+                .with_for_update(of=m.Subscription)
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+        return self.session.get(m.Subscription, subscription_id)
+
+    def in_organization(
+        self, organization_id: int, statuses: Iterable[Status] | None = None
+    ) -> Sequence[m.Subscription]:
+        query = select(m.Subscription).where(m.Subscription.organization_id == organization_id)
+        if statuses is not None:
+            query = query.where(m.Subscription.status.in_(list(statuses)))
+        return self.session.scalars(query.order_by(m.Subscription.id)).all()
+
+    def lock_for_product(self, organization_id: int, product_id: int) -> Sequence[m.Subscription]:
+        """The organization's subscriptions of a product, locked in id order (no deadlocks)."""
+        return self.session.scalars(
+            select(m.Subscription)
+            .where(
+                m.Subscription.organization_id == organization_id,
+                m.Subscription.product_id == product_id,
+            )
+            .order_by(m.Subscription.id)
+            .with_for_update(of=m.Subscription)
+            .execution_options(populate_existing=True)
+        ).all()
+
+    def prepaid_for_offer(self, organization_id: int, offer_id: int) -> m.Subscription | None:
+        return self.session.scalars(
+            select(m.Subscription)
+            .where(
+                m.Subscription.organization_id == organization_id,
+                m.Subscription.offer_id == offer_id,
+                m.Subscription.channel == "prepaid",
+                m.Subscription.status == Status.ACTIVE,
+            )
+            .order_by(m.Subscription.id)
+            .with_for_update(of=m.Subscription)
+        ).first()
+
+
+class Assignments(Repository):
+    def count_by_subscription(self, subscription_ids: Iterable[int]) -> dict[int, int]:
+        ids = list(subscription_ids)
+        if not ids:
+            return {}
+        rows = self.session.execute(
+            select(m.LicenseAssignment.subscription_id, func.count())
+            .where(m.LicenseAssignment.subscription_id.in_(ids))
+            .group_by(m.LicenseAssignment.subscription_id)
+        ).all()
+        counts = dict.fromkeys(ids, 0)
+        counts.update({sub_id: count for sub_id, count in rows})
+        return counts
+
+    def count(self, subscription_id: int) -> int:
+        return self.count_by_subscription([subscription_id])[subscription_id]
+
+    def for_subscription(self, subscription_id: int) -> Sequence[m.LicenseAssignment]:
+        return self.session.scalars(
+            select(m.LicenseAssignment)
+            .where(m.LicenseAssignment.subscription_id == subscription_id)
+            .order_by(m.LicenseAssignment.id)
+        ).all()
+
+    def for_users(self, user_ids: Iterable[int], product_id: int) -> Sequence[m.LicenseAssignment]:
+        return self.session.scalars(
+            select(m.LicenseAssignment).where(
+                m.LicenseAssignment.user_id.in_(list(user_ids)),
+                m.LicenseAssignment.product_id == product_id,
+            )
+        ).all()
+
+    def for_user(self, user_id: int) -> Sequence[m.LicenseAssignment]:
+        return self.session.scalars(
+            select(m.LicenseAssignment)
+            .where(m.LicenseAssignment.user_id == user_id)
+            .order_by(m.LicenseAssignment.product_id)
+        ).all()
+
+    def in_organization(self, organization_id: int) -> Sequence[m.LicenseAssignment]:
+        return self.session.scalars(
+            select(m.LicenseAssignment)
+            .where(m.LicenseAssignment.organization_id == organization_id)
+            .order_by(m.LicenseAssignment.product_id, m.LicenseAssignment.user_id)
+        ).all()
+
+    def delete(self, assignment: m.LicenseAssignment) -> None:
+        self.session.delete(assignment)
+
+
+class ProductKeys(Repository):
+    def by_hashes(self, hashes: Iterable[str], *, lock: bool = True) -> Sequence[m.ProductKey]:
+        query = select(m.ProductKey).where(m.ProductKey.key_hash.in_(list(hashes)))
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        return self.session.scalars(query.order_by(m.ProductKey.id)).all()
+
+
+class Callbacks(Repository):
+    def list(
+        self, organization_id: int | None = None, status: str | None = None
+    ) -> Sequence[m.CallbackRequest]:
+        query = select(m.CallbackRequest)
+        if organization_id is not None:
+            query = query.where(m.CallbackRequest.organization_id == organization_id)
+        if status is not None:
+            query = query.where(m.CallbackRequest.status == status)
+        return self.session.scalars(query.order_by(m.CallbackRequest.id)).all()
+
+    def get(self, callback_id: int) -> m.CallbackRequest | None:
+        return self.session.get(m.CallbackRequest, callback_id)
+
+
+class Audit(Repository):
+    def list(self, organization_id: int | None = None, limit: int = 100) -> Sequence[m.AuditRecord]:
+        query = select(m.AuditRecord)
+        if organization_id is not None:
+            query = query.where(m.AuditRecord.organization_id == organization_id)
+        return self.session.scalars(query.order_by(m.AuditRecord.id.desc()).limit(limit)).all()

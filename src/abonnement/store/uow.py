@@ -1,0 +1,53 @@
+"""The unit of work: one transaction, the repositories that share it, commit or roll back.
+
+The request or job that opens a unit of work owns its transaction; services only flush. Leaving
+the block without `commit()` rolls everything back, so an error never leaves a partial write.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from abonnement.store import repository as r
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        bind = engine.execution_options(sqlite_begin="DEFERRED") if read_only else engine
+        self._factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+        self.read_only = read_only
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        s = self.session
+        self.organizations = r.Organizations(s)
+        self.users = r.Users(s)
+        self.catalog = r.Catalog(s)
+        self.payment_methods = r.PaymentMethods(s)
+        self.subscriptions = r.Subscriptions(s)
+        self.assignments = r.Assignments(s)
+        self.product_keys = r.ProductKeys(s)
+        self.callbacks = r.Callbacks(s)
+        self.audit = r.Audit(s)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

@@ -1,0 +1,120 @@
+"""Shared test fixtures: a database per backend per test run.
+
+Integration tests run on SQLite and on PostgreSQL. PostgreSQL is found at
+ABONNEMENT_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres); each run
+creates its own database there and drops it afterwards, so runs never collide. A missing
+PostgreSQL fails the run; set ABONNEMENT_TEST_SKIP_POSTGRES=1 to run SQLite alone on purpose
+(refused when CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from abonnement.app import Abonnement
+from abonnement.clock import FixedClock
+from abonnement.config import Settings
+from abonnement.store.db import make_engine
+from abonnement.store.migrate import upgrade
+from abonnement.store.models import Base
+
+ADMIN_URL = os.environ.get(
+    "ABONNEMENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SKIP_POSTGRES = os.environ.get("ABONNEMENT_TEST_SKIP_POSTGRES") == "1"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _psycopg_url(url: str, database: str | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _backends() -> list[str]:
+    if SKIP_POSTGRES and not IN_CI:
+        return ["sqlite"]
+    return ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def worker_tag(request: pytest.FixtureRequest) -> str:
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    return f"{worker}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per run; each test copies it."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_tag: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this run's own, dropped at the end."""
+    import psycopg
+
+    name = f"abonnement_test_{worker_tag}"
+    admin = _psycopg_url(ADMIN_URL).replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(
+            f"PostgreSQL is needed for the integration tests and is not reachable at {ADMIN_URL}: "
+            f"{exc}. Start it, or set ABONNEMENT_TEST_POSTGRES_URL.",
+            pytrace=False,
+        )
+    url = _psycopg_url(ADMIN_URL, name)
+    upgrade(url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(engine: Engine) -> None:
+    tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=_backends())
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """The URL of an empty, migrated database: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "abonnement.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database")
+    engine = make_engine(url)
+    _truncate(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def app(database_url: str, clock: FixedClock) -> Iterator[Abonnement]:
+    application = Abonnement(Settings(database_url=database_url), clock=clock)
+    yield application
+    application.close()
