@@ -63,7 +63,10 @@ class Money:
         if isinstance(major, float):
             raise TypeError("Money never takes a float")
         cur = currency(code)
-        value = Decimal(major) if isinstance(major, str) else major
+        try:
+            value = Decimal(major) if isinstance(major, str) else major
+        except ArithmeticError as exc:  # decimal.InvalidOperation: not a number at all
+            raise ValueError(f"not an amount: {major!r}") from exc
         if not value.is_finite():
             raise ValueError(f"not a finite amount: {major!r}")
         scaled = value.scaleb(cur.exponent)

@@ -1,8 +1,10 @@
 """Product keys: 25 characters in five groups of five, the last one a check character.
 
 The alphabet leaves out vowels and look-alikes (0/O, 1/I/L, 5/S) so keys are easy to read out.
-The check character is Luhn mod N over the first 24, which catches every single-character typo
-and every swap of two neighbouring characters.
+The check character makes the weighted sum of all 25 character values (weights 1 and 2
+alternating, the check character weighing 1) a multiple of 25. Both weights and their difference
+are invertible mod 25, so it catches every single-character typo and every swap of two neighbouring
+characters. (Luhn mod N's digit folding would not: with an odd N it maps two values to one.)
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ def _check_char(body: str) -> str:
     factor = 2
     total = 0
     for char in reversed(body):
-        addend = factor * _INDEX[char]
+        total += factor * _INDEX[char]
         factor = 1 if factor == 2 else 2
-        total += addend // _BASE + addend % _BASE
     return ALPHABET[(_BASE - total % _BASE) % _BASE]
 
 
