@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from abonnement.app import Abonnement
+from abonnement.domain.errors import AbonnementError
 from abonnement.services import catalog, organizations
 from abonnement.services.context import Actor
 
@@ -140,6 +141,13 @@ class World:
             ids.append(user.id)
         org.users.extend(ids)
         return ids
+
+
+def refused(call, *args, **kwargs) -> AbonnementError:  # type: ignore[no-untyped-def]
+    """Run a call that must be refused, and return the refusal."""
+    with pytest.raises(AbonnementError) as info:
+        call(*args, **kwargs)
+    return info.value
 
 
 @pytest.fixture

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from abonnement.domain.errors import AbonnementError, Code
+from abonnement.domain.errors import Code
 from abonnement.services import cancellation, licensing, subscriptions
 
-from .conftest import World
-
-
-def refused(call, *args, **kwargs) -> AbonnementError:  # type: ignore[no-untyped-def]
-    with pytest.raises(AbonnementError) as info:
-        call(*args, **kwargs)
-    return info.value
+from .conftest import World, refused
 
 
 def test_r14_a_trial_has_nothing_to_cancel(world: World) -> None:

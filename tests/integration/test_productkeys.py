@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from abonnement.domain.errors import AbonnementError, Code
+from abonnement.domain.errors import Code
 from abonnement.services import productkeys, subscriptions
 
-from .conftest import World
-
-
-def refused(call, *args, **kwargs) -> AbonnementError:  # type: ignore[no-untyped-def]
-    with pytest.raises(AbonnementError) as info:
-        call(*args, **kwargs)
-    return info.value
+from .conftest import World, refused
 
 
 def test_keys_redeem_once_and_several_at_once_extend_the_same_subscription(world: World) -> None:

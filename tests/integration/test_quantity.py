@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from abonnement.domain.errors import AbonnementError, Code
+from abonnement.domain.errors import Code
 from abonnement.services import audit, licensing, organizations, productkeys, subscriptions
 
-from .conftest import World
-
-
-def refused(call, *args, **kwargs) -> AbonnementError:  # type: ignore[no-untyped-def]
-    with pytest.raises(AbonnementError) as info:
-        call(*args, **kwargs)
-    return info.value
+from .conftest import World, refused
 
 
 def test_r3_new_total_100_to_105_buys_5_and_to_95_removes_10(world: World) -> None:

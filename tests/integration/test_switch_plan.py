@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from abonnement.domain.errors import AbonnementError, Code
+from abonnement.domain.errors import Code
 from abonnement.services import audit, cancellation, licensing, subscriptions
 
-from .conftest import World
-
-
-def refused(call, *args, **kwargs) -> AbonnementError:  # type: ignore[no-untyped-def]
-    with pytest.raises(AbonnementError) as info:
-        call(*args, **kwargs)
-    return info.value
+from .conftest import World, refused
 
 
 def test_r9_switch_buys_the_right_plan_moves_licenses_and_cancels_the_wrong_one(

@@ -1,0 +1,64 @@
+"""The audit trail, localized refusals (R16), and the migrations matching the models."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from abonnement.i18n import localize_error
+from abonnement.services import audit, licensing, subscriptions
+from abonnement.store.models import Base
+
+from .conftest import World, refused
+
+
+def test_every_change_leaves_who_what_when_before_and_after(world: World) -> None:
+    app = world.app
+    org = world.org()
+    ba = org.admins["billing_admin"]
+    sub = app.run(ba, subscriptions.buy, org.id, "std-monthly", quantity=100)
+    app.run(ba, subscriptions.set_quantity, sub.id, 105)
+    [record] = [
+        r
+        for r in app.read(ba, audit.list_records, org.id)
+        if r.action == "subscription.quantity.buy"
+    ]
+    assert record.actor.startswith("billing_admin.") and record.actor.endswith(".example")
+    assert (record.entity, record.entity_id) == ("subscription", str(sub.id))
+    assert record.before is not None and record.after is not None
+    assert (record.before["quantity"], record.after["quantity"]) == (100, 105)
+    assert record.at == app.clock.now()
+
+
+def test_a_refusal_writes_no_audit_record_and_nothing_else(world: World) -> None:
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    sub = app.run(ga, subscriptions.buy, org.id, "std-monthly", quantity=3)
+    app.run(ga, licensing.assign, org.id, "BUS-STD", world.people(org, 3))
+    before = app.read(app.operator, audit.list_records, org.id, 1000)
+    refused(app.run, ga, subscriptions.set_quantity, sub.id, 2)
+    assert app.read(app.operator, audit.list_records, org.id, 1000) == before
+
+
+def test_r16_a_refusal_reads_in_the_callers_language(world: World) -> None:
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    sub = app.run(ga, subscriptions.buy, org.id, "std-monthly", quantity=15)
+    app.run(ga, licensing.assign, org.id, "BUS-STD", world.people(org, 12))
+    err = refused(app.run, ga, subscriptions.set_quantity, sub.id, 10)
+    texts = {loc: localize_error(err.code, err.context, loc) for loc in ("en", "nb", "nl", "da")}
+    assert len({message for message, _ in texts.values()}) == 4
+    for message, remedy in texts.values():
+        assert "12" in message and "10" in message
+        assert remedy
+    assert "lisens" in texts["nb"][0].lower()
+    assert "licentie" in texts["nl"][0].lower()
+    assert "licens" in texts["da"][0].lower()
+
+
+def test_migrations_build_exactly_the_models(app) -> None:  # type: ignore[no-untyped-def]
+    with app.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
