@@ -145,13 +145,15 @@ def decide_quantity(
         if avail.buy_reasons:
             return avail.buy_reasons[0]
         return QuantityDecision(QuantityChangeKind.BUY, facts.quantity, new_total)
+    # Why removal is unavailable at all comes first; then the floor of the assigned licenses.
+    not_about_counts = (Code.QUANTITY_AT_MINIMUM, Code.ALL_LICENSES_ASSIGNED)
+    blocking = [r for r in avail.remove_reasons if r.code not in not_about_counts]
+    if blocking:
+        return blocking[0]
     if new_total < facts.assigned:
         return Refusal(
             Code.QUANTITY_BELOW_ASSIGNED, {"assigned": facts.assigned, "requested": new_total}
         )
-    blocking = [r for r in avail.remove_reasons if r.code is not Code.QUANTITY_AT_MINIMUM]
-    if blocking:
-        return blocking[0]
     if new_total < facts.prepaid_quantity:
         return Refusal(Code.PREPAID_LICENSES_CANNOT_BE_REMOVED, {"prepaid": facts.prepaid_quantity})
     floor = removable_now_floor(facts, offer, today)
