@@ -8,9 +8,16 @@ from abonnement.domain.errors import Code, Refusal, error, from_refusal
 from abonnement.domain.roles import Action
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.services import validation as v
-from abonnement.services.context import Context, facts, offer_to_domain, refuse, snapshot
+from abonnement.services.context import (
+    Context,
+    facts,
+    offer_to_domain,
+    record_change,
+    refuse,
+    snapshot,
+)
 from abonnement.services.schemas import CallbackView, CancellationView, SwitchView
-from abonnement.services.subscriptions import has_payment_method, term_end, view
+from abonnement.services.subscriptions import has_payment_method, new_subscription, view
 from abonnement.store import models as m
 
 
@@ -34,15 +41,7 @@ def cancel(ctx: Context, subscription_id: int) -> CancellationView:
         sub.status = transition(sub.status, decision.new_status)
         sub.status_changed_at = ctx.now()
         sub.cancelled_at = ctx.now()
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        f"subscription.cancel.{decision.outcome.value}",
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, f"subscription.cancel.{decision.outcome.value}", sub, before)
     return CancellationView(
         outcome=decision.outcome.value,
         ends_on=decision.ends_on,
@@ -78,27 +77,9 @@ def switch_plan(
     # Lock the target product's subscriptions too: moved licenses land there.
     if target.product_id != sub.product_id:
         ctx.uow.subscriptions.lock_for_product(org.id, target.product_id)
-    today = ctx.today(org)
     now = ctx.now()
     old_before = snapshot(sub)
-    new = m.Subscription(
-        organization_id=org.id,
-        offer_id=target.id,
-        offer=target,
-        product_id=target.product_id,
-        status=Status.ACTIVE,
-        channel=PurchaseChannel.ONLINE,
-        currency=sub.currency,
-        quantity=new_quantity,
-        prepaid_quantity=0,
-        recurring_billing=True,
-        credit_check_pending=False,
-        trial_extended=False,
-        term_start=today,
-        term_end=term_end(target, today),
-        status_changed_at=now,
-        created_at=now,
-    )
+    new = new_subscription(ctx, org, target, channel=PurchaseChannel.ONLINE, quantity=new_quantity)
     ctx.uow.subscriptions.add(new)
     ctx.uow.subscriptions.flush()
     moved: list[int] = []

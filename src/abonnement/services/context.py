@@ -124,6 +124,19 @@ class Context:
         )
 
 
+def record_change(ctx: Context, action: str, sub: m.Subscription, before: dict[str, Any]) -> None:
+    """Flush a subscription change and audit it with its before and after."""
+    ctx.uow.subscriptions.flush()
+    ctx.audit(
+        action,
+        "subscription",
+        sub.id,
+        organization_id=sub.organization_id,
+        before=before,
+        after=snapshot(sub),
+    )
+
+
 def refuse(refusal: Refusal | None) -> None:
     if refusal is not None:
         raise from_refusal(refusal)

@@ -10,11 +10,10 @@ from abonnement.domain import productkeys as pk
 from abonnement.domain.catalog import PurchaseChannel
 from abonnement.domain.errors import Code, Refusal, error, from_refusal
 from abonnement.domain.roles import Action
-from abonnement.domain.subscriptions import Status
 from abonnement.services import validation as v
 from abonnement.services.context import Context, snapshot
 from abonnement.services.schemas import GeneratedKeysView, RedemptionView
-from abonnement.services.subscriptions import term_end, view
+from abonnement.services.subscriptions import new_subscription, view
 from abonnement.store import models as m
 
 MAX_KEYS_PER_CALL = 20
@@ -89,29 +88,11 @@ def redeem(ctx: Context, organization_id: int, keys: Iterable[str]) -> Redemptio
     offer = ctx.uow.catalog.offer(offer_ids.pop())
     assert offer is not None
     added = sum(row.licenses for row in rows.values())
-    today = ctx.today(org)
     now = ctx.now()
     sub = ctx.uow.subscriptions.prepaid_for_offer(org.id, offer.id)
     before = snapshot(sub) if sub is not None else None
     if sub is None:
-        sub = m.Subscription(
-            organization_id=org.id,
-            offer_id=offer.id,
-            offer=offer,
-            product_id=offer.product_id,
-            status=Status.ACTIVE,
-            channel=PurchaseChannel.PREPAID,
-            currency=org.currency,
-            quantity=0,
-            prepaid_quantity=0,
-            recurring_billing=False,
-            credit_check_pending=False,
-            trial_extended=False,
-            term_start=today,
-            term_end=term_end(offer, today),
-            status_changed_at=now,
-            created_at=now,
-        )
+        sub = new_subscription(ctx, org, offer, channel=PurchaseChannel.PREPAID, quantity=0)
         ctx.uow.subscriptions.add(sub)
     if sub.quantity + added > offer.max_quantity:
         raise error(

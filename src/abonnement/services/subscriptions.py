@@ -11,7 +11,14 @@ from abonnement.domain.periods import add_months
 from abonnement.domain.roles import Action
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.services import validation as v
-from abonnement.services.context import Context, facts, offer_to_domain, refuse, snapshot
+from abonnement.services.context import (
+    Context,
+    facts,
+    offer_to_domain,
+    record_change,
+    refuse,
+    snapshot,
+)
 from abonnement.services.schemas import AvailabilityView, QuantityChangeView, SubscriptionView
 from abonnement.store import models as m
 
@@ -34,6 +41,38 @@ def view(ctx: Context, sub: m.Subscription, assigned: int | None = None) -> Subs
 
 def term_end(offer: m.Offer, start: date) -> date:
     return add_months(start, offer.term.months)
+
+
+def new_subscription(
+    ctx: Context,
+    org: m.Organization,
+    offer: m.Offer,
+    *,
+    channel: PurchaseChannel,
+    quantity: int,
+    status: Status = Status.ACTIVE,
+) -> m.Subscription:
+    """A subscription row starting today, for a full term of the offer (not yet added)."""
+    today = ctx.today(org)
+    now = ctx.now()
+    return m.Subscription(
+        organization_id=org.id,
+        offer_id=offer.id,
+        offer=offer,
+        product_id=offer.product_id,
+        status=status,
+        channel=channel,
+        currency=org.currency,
+        quantity=quantity,
+        prepaid_quantity=0,
+        recurring_billing=channel is PurchaseChannel.ONLINE,
+        credit_check_pending=False,
+        trial_extended=False,
+        term_start=today,
+        term_end=term_end(offer, today),
+        status_changed_at=now,
+        created_at=now,
+    )
 
 
 def _check_offer_for(offer: m.Offer, channel: PurchaseChannel, currency: str) -> None:
@@ -67,21 +106,8 @@ def buy(
         raise v.bad("channel", "use online, reseller or volume") from None
     offer = ctx.offer(offer_code)
     today = ctx.today(org)
-    sub = m.Subscription(
-        organization_id=org.id,
-        offer_id=offer.id,
-        offer=offer,
-        product_id=offer.product_id,
-        channel=chosen,
-        currency=org.currency,
-        prepaid_quantity=0,
-        recurring_billing=True,
-        credit_check_pending=False,
-        trial_extended=False,
-        term_start=today,
-        status_changed_at=ctx.now(),
-        created_at=ctx.now(),
-    )
+    sub = new_subscription(ctx, org, offer, channel=chosen, quantity=0)
+    sub.recurring_billing = True
     if chosen is PurchaseChannel.PREPAID:
         raise v.bad("channel", "prepaid subscriptions start by redeeming product keys")
     if chosen in (PurchaseChannel.RESELLER, PurchaseChannel.VOLUME):
@@ -111,9 +137,7 @@ def buy(
             raise error(
                 Code.QUANTITY_OUT_OF_RANGE, minimum=offer.min_quantity, maximum=offer.max_quantity
             )
-        sub.status = Status.ACTIVE
         sub.quantity = quantity
-        sub.term_end = term_end(offer, today)
         if chosen is PurchaseChannel.ONLINE:
             methods = ctx.uow.payment_methods.active(org.id)
             if not methods:
@@ -220,15 +244,7 @@ def set_recurring_billing(ctx: Context, subscription_id: int, on: bool) -> Subsc
     if not on:
         sub.pending_quantity = None
         sub.pending_effective = None
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        "subscription.recurring_billing." + ("on" if on else "off"),
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, "subscription.recurring_billing." + ("on" if on else "off"), sub, before)
     return view(ctx, sub, assigned)
 
 
@@ -251,15 +267,7 @@ def reactivate(ctx: Context, subscription_id: int) -> SubscriptionView:
     if sub.term_end <= today:
         sub.term_start = today
         sub.term_end = term_end(sub.offer, today)
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        "subscription.reactivate",
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, "subscription.reactivate", sub, before)
     return view(ctx, sub, assigned)
 
 
@@ -271,15 +279,7 @@ def complete_credit_check(ctx: Context, subscription_id: int) -> SubscriptionVie
         return view(ctx, sub)
     before = snapshot(sub)
     sub.credit_check_pending = False
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        "subscription.credit_check.complete",
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, "subscription.credit_check.complete", sub, before)
     return view(ctx, sub)
 
 
@@ -288,15 +288,7 @@ def start_credit_check(ctx: Context, subscription_id: int) -> SubscriptionView:
     sub = ctx.subscription(subscription_id, lock=True)
     before = snapshot(sub)
     sub.credit_check_pending = True
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        "subscription.credit_check.start",
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, "subscription.credit_check.start", sub, before)
     return view(ctx, sub)
 
 
@@ -329,15 +321,7 @@ def convert_trial(
     sub.term_start = today
     sub.term_end = term_end(offer, today)
     sub.recurring_billing = True
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        "subscription.trial.convert",
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, "subscription.trial.convert", sub, before)
     return view(ctx, sub, assigned)
 
 
@@ -352,13 +336,5 @@ def extend_trial(ctx: Context, subscription_id: int) -> SubscriptionView:
     before = snapshot(sub)
     sub.term_end = sub.term_end + timedelta(days=offer.trial.extension_days)
     sub.trial_extended = True
-    ctx.uow.subscriptions.flush()
-    ctx.audit(
-        "subscription.trial.extend",
-        "subscription",
-        sub.id,
-        organization_id=sub.organization_id,
-        before=before,
-        after=snapshot(sub),
-    )
+    record_change(ctx, "subscription.trial.extend", sub, before)
     return view(ctx, sub, assigned)
