@@ -13,7 +13,12 @@ from abonnement.domain.errors import Code, error
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_COUNTRIES = frozenset(Locale("en").territories)
+# CLDR territories with two letters, less its groupings and pseudo-regions (ZZ is "Unknown").
+_NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"}
+_COUNTRIES = (
+    frozenset(t for t in Locale("en").territories if isinstance(t, str) and len(t) == 2)
+    - _NOT_COUNTRIES
+)
 LOCALES = ("en", "nb", "nl", "da")
 
 

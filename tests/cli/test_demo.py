@@ -1,0 +1,93 @@
+"""`abonnement demo`: every seed scenario told in each language, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import Cli, no_traceback
+
+# Words that only the language's own text uses (R16).
+WORDS = {
+    "en": ["licenses", "Buy licenses", "Summary", "What you can do"],
+    "nb": ["lisenser", "Kjøp lisenser", "prøveabonnement", "La oss ringe deg"],
+    "nl": ["licenties", "Licenties kopen", "proefabonnement", "Wederverkoper"],
+    "da": ["licenser", "Køb licenser", "prøveabonnement", "faktureringsadministrator"],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "nb", "nl", "da"])
+def test_r16_demo_tells_every_scenario_in_each_language(cli: Cli, lang: str) -> None:
+    result = cli("demo", "--lang", lang)
+    assert result.exit_code == 0, result.output
+    no_traceback(result)
+    for word in WORDS[lang]:
+        assert word in result.output, word
+    for rule in ("R1", "R3", "R4", "R5", "R8", "R9", "R10", "R14", "R15"):
+        assert rule in result.output
+    # Each scenario's refusals, by their stable codes.
+    for code in (
+        "quantity_below_assigned",
+        "trial_nothing_to_cancel",
+        "over_online_cancel_limit",
+        "managed_by_reseller",
+        "managed_by_volume_licensing",
+        "permission_denied",
+    ):
+        assert code in result.output
+
+
+def test_demo_json_lists_the_steps_all_as_expected(cli: Cli) -> None:
+    result = cli("--json", "demo")
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)
+    assert all(step["as_expected"] for step in steps)
+    refused = {step["code"] for step in steps if step["outcome"] == "refused"}
+    assert {"quantity_below_assigned", "over_online_cancel_limit", "permission_denied"} <= refused
+    # R3: 100 -> 105 buys 5, 105 -> 95 removes 10.
+    data = [s["data"] for s in steps if isinstance(s["data"], dict)]
+    changes = [d for d in data if "kind" in d]
+    assert [(c["kind"], c["previous"], c["quantity"]) for c in changes[:2]] == [
+        ("buy", 100, 105),
+        ("remove", 105, 95),
+    ]
+    # R5: one subscription for each reason Buy licenses is unavailable.
+    reasons = {r["code"] for d in data if "reasons" in d for r in d["reasons"]}
+    assert {
+        "credit_check_pending",
+        "prepaid_needs_key_or_payment_method",
+        "prepaid_licenses_cannot_be_removed",
+        "managed_by_reseller",
+        "trial_buy_first",
+        "offer_end_of_sale",
+    } <= reasons
+    # R8: the annual offer cancelled after its window ends at the end of its term.
+    cancels = [d for d in data if d.get("outcome")]
+    assert [c["outcome"] for c in cancels] == ["now", "at_term_end"]
+
+
+def test_demo_runs_again_with_new_organizations(cli: Cli) -> None:
+    cli.ok("demo")
+    again = cli("demo")
+    assert again.exit_code == 0, again.output
+    assert "Fabrikam ApS (2)" in again.output
+    names = [o["name"] for o in cli.json("org", "list")]
+    assert names.count("Fabrikam ApS") == 1
+    assert "Fabrikam ApS (2)" in names
+    # The catalog is reused and the end-of-sale offer is still not sold.
+    offers = {o["code"]: o for o in cli.json("catalog", "list")["offers"]}
+    assert len(offers) == 5
+    assert offers["demo-standard-2019"]["end_of_sale"] is True
+
+
+@pytest.mark.integration
+def test_demo_on_postgresql(postgres_url: str) -> None:
+    cli = Cli(postgres_url)
+    cli.ok("db", "upgrade")
+    result = cli("demo", "--lang", "nb")
+    assert result.exit_code == 0, result.output
+    assert "lisenser" in result.output
+    callbacks = cli.json("callback", "list")
+    assert len(callbacks) == 1
+    assert cli.json("license", "list", str(callbacks[0]["organization_id"]))
