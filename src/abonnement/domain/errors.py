@@ -98,7 +98,7 @@ SPECS: Mapping[Code, Spec] = {
     Code.PERMISSION_DENIED: Spec(
         Kind.FORBIDDEN,
         N_("Your admin role does not allow this action ({action})."),
-        N_("Ask a global administrator to do it, or to give you a role that may."),
+        N_("Ask a global administrator to do it, or to give you a role that allows it."),
     ),
     Code.ALREADY_EXISTS: Spec(Kind.CONFLICT, N_("A {entity} named {name} already exists.")),
     Code.CONCURRENT_CHANGE: Spec(
@@ -157,7 +157,7 @@ SPECS: Mapping[Code, Spec] = {
     Code.MANAGED_BY_VOLUME_LICENSING: Spec(
         Kind.REFUSED,
         N_("This subscription belongs to a Volume Licensing agreement."),
-        N_("Make changes through your agreement's Volume Licensing service center."),
+        N_("Make changes through your agreement's Volume Licensing Service Center."),
     ),
     Code.TRIAL_BUY_FIRST: Spec(
         Kind.REFUSED,
@@ -172,7 +172,7 @@ SPECS: Mapping[Code, Spec] = {
     Code.SUBSCRIPTION_NOT_ACTIVE: Spec(
         Kind.REFUSED,
         N_("This subscription is {status}."),
-        N_("A global or billing administrator can reactivate it first."),
+        N_("A global or billing administrator must reactivate it first."),
     ),
     Code.PAYMENT_METHOD_REQUIRED: Spec(
         Kind.REFUSED,
@@ -194,7 +194,7 @@ SPECS: Mapping[Code, Spec] = {
             "This subscription has {assigned} assigned licenses; it can be cancelled online "
             "with at most {limit}."
         ),
-        N_("Remove users until {limit} or fewer have licenses, or ask us to call you."),
+        N_("Remove users until {limit} or fewer have licenses, or choose “Let us call you”."),
     ),
     Code.ALREADY_ENDING: Spec(
         Kind.REFUSED, N_("This subscription already ends on {ends_on}; recurring billing is off.")
@@ -225,7 +225,7 @@ SPECS: Mapping[Code, Spec] = {
     Code.SAME_OFFER: Spec(Kind.INVALID, N_("The subscription already uses {offer}.")),
     Code.NO_LICENSES_AVAILABLE: Spec(
         Kind.REFUSED,
-        N_("There are {available} licenses of {product} available, and {requested} are needed."),
+        N_("{product}: {requested} licenses are needed and {available} are available."),
         N_("Buy more licenses, or unassign licenses from other users."),
     ),
     Code.TOO_MANY_USERS: Spec(
@@ -238,7 +238,7 @@ SPECS: Mapping[Code, Spec] = {
     Code.ASSIGNMENT_NOT_ALLOWED: Spec(
         Kind.REFUSED,
         N_("Licenses of a subscription that is {status} can't be assigned."),
-        N_("A global or billing administrator can reactivate it first."),
+        N_("A global or billing administrator must reactivate it first."),
     ),
     Code.EMAIL_TAKEN: Spec(Kind.CONFLICT, N_("A user with the address {email} already exists.")),
     Code.LAST_GLOBAL_ADMIN: Spec(

@@ -396,7 +396,7 @@ def test_r14_a_trial_has_nothing_to_cancel() -> None:
     ("channel", "code", "remedy_words"),
     [
         (PurchaseChannel.RESELLER, Code.MANAGED_BY_RESELLER, "partner"),
-        (PurchaseChannel.VOLUME, Code.MANAGED_BY_VOLUME_LICENSING, "Volume Licensing service"),
+        (PurchaseChannel.VOLUME, Code.MANAGED_BY_VOLUME_LICENSING, "Volume Licensing Service"),
     ],
 )
 def test_r10_partner_and_agreement_subscriptions_are_cancelled_there(
