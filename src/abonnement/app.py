@@ -13,6 +13,13 @@ from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from abonnement.clock import Clock, SystemClock
 from abonnement.config import Settings, get_settings
@@ -21,6 +28,18 @@ from abonnement.services.organizations import actor_for_user
 from abonnement.store.db import make_engine
 from abonnement.store.migrate import upgrade
 from abonnement.store.uow import UnitOfWork
+
+# PostgreSQL deadlock and serialization failures, SQLite's busy lock: safe to run again, since
+# the failed attempt's transaction was rolled back as a whole.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,11 +70,18 @@ class Abonnement:
         **kwargs: P.kwargs,
     ) -> T:
         """Run one use case in its own transaction: committed if it returns, rolled back if it
-        raises, so a refusal never leaves a partial write."""
-        with UnitOfWork(self.engine) as uow:
-            result = use_case(Context(uow, self.clock, actor), *args, **kwargs)
-            uow.commit()
-            return result
+        raises, so a refusal never leaves a partial write. A deadlock or lock timeout reported by
+        the database runs the whole use case again, a few times, with jittered backoff."""
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(5),
+            wait=wait_random_exponential(multiplier=0.02, max=1),
+            reraise=True,
+        ):
+            with attempt, UnitOfWork(self.engine) as uow:
+                result = use_case(Context(uow, self.clock, actor), *args, **kwargs)
+                uow.commit()
+        return result
 
     def read(
         self,
