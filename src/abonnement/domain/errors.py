@@ -52,6 +52,7 @@ class Code(StrEnum):
     SWITCH_TOO_FEW_LICENSES = "switch_too_few_licenses"
     CHANGE_PENDING = "change_pending"
     SAME_OFFER = "same_offer"
+    PREPAID_CANNOT_SWITCH = "prepaid_cannot_switch"
     # licenses
     NO_LICENSES_AVAILABLE = "no_licenses_available"
     TOO_MANY_USERS = "too_many_users"
@@ -221,6 +222,11 @@ SPECS: Mapping[Code, Spec] = {
         Kind.REFUSED,
         N_("A change to this subscription is already scheduled for {effective}."),
         N_("Wait until it takes effect, or turn recurring billing off and on to drop it."),
+    ),
+    Code.PREPAID_CANNOT_SWITCH: Spec(
+        Kind.REFUSED,
+        N_("A subscription prepaid with a product key can't be switched to another plan."),
+        N_("Redeem a product key for the plan you want, or buy that plan online."),
     ),
     Code.SAME_OFFER: Spec(Kind.INVALID, N_("The subscription already uses {offer}.")),
     Code.NO_LICENSES_AVAILABLE: Spec(

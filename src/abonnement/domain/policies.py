@@ -249,7 +249,7 @@ def check_switch(
     if refusals:
         return refusals[0]
     if facts.channel is PurchaseChannel.PREPAID:
-        return Refusal(Code.PREPAID_NEEDS_KEY_OR_PAYMENT_METHOD)
+        return Refusal(Code.PREPAID_CANNOT_SWITCH)
     if facts.credit_check_pending:
         return Refusal(Code.CREDIT_CHECK_PENDING)
     if facts.pending_quantity is not None:

@@ -62,6 +62,7 @@ CONTEXT: dict[Code, dict[str, object]] = {
     Code.SWITCH_TOO_FEW_LICENSES: {"assigned": 40, "requested": 39},
     Code.CHANGE_PENDING: {"effective": "2025-04-01"},
     Code.SAME_OFFER: {"offer": "Business Standard"},
+    Code.PREPAID_CANNOT_SWITCH: {},
     Code.NO_LICENSES_AVAILABLE: {"available": 0, "product": "Business Standard", "requested": 3},
     Code.TOO_MANY_USERS: {"maximum": 20, "requested": 21},
     Code.USER_ALREADY_LICENSED: {"user": "kari@example.no", "product": "Business Standard"},
@@ -224,6 +225,9 @@ DOMAIN_REFUSALS: dict[Code, Callable[[], object]] = {
         facts(pending_quantity=5, pending_effective=date(2025, 4, 1)), OFFER, OTHER, 10, "EUR"
     ),
     Code.SAME_OFFER: lambda: policies.check_switch(facts(), OFFER, OFFER, 10, "EUR"),
+    Code.PREPAID_CANNOT_SWITCH: lambda: policies.check_switch(
+        facts(**PREPAID), OFFER, OTHER, 10, "EUR"
+    ),
     Code.ASSIGNMENT_NOT_ALLOWED: lambda: policies.check_assignable(Status.DISABLED),
     Code.PRODUCT_KEY_MALFORMED: lambda: productkeys.validate("not a key"),
     Code.PRODUCT_KEY_TYPO: lambda: productkeys.validate("BBBBB-BBBBB-BBBBB-BBBBB-BBBBC"),

@@ -575,7 +575,7 @@ def test_r9_switch_quantity_must_fit_the_target_offer() -> None:
     [
         ({"status": Status.TRIAL}, Code.TRIAL_BUY_FIRST),
         ({"status": Status.EXPIRED}, Code.SUBSCRIPTION_NOT_ACTIVE),
-        ({"channel": PurchaseChannel.PREPAID}, Code.PREPAID_NEEDS_KEY_OR_PAYMENT_METHOD),
+        ({"channel": PurchaseChannel.PREPAID}, Code.PREPAID_CANNOT_SWITCH),
     ],
 )
 def test_r9_switch_refused_for_trials_ended_and_prepaid_subscriptions(
@@ -674,3 +674,10 @@ def test_r5_the_real_reason_wins_over_the_r4_floor(overrides: dict[str, Any], co
     told why it can't be reduced, not to unassign first."""
     facts = make_facts(quantity=20, assigned=15, **overrides)
     refused(decide(facts, 10), code)
+
+
+def test_r9_a_prepaid_subscription_is_not_switched_but_replaced_by_a_key_or_a_purchase() -> None:
+    facts = make_facts(channel=PurchaseChannel.PREPAID, quantity=10, prepaid_quantity=10)
+    refusal = check_switch(facts, CLASSIC, TARGET, 10, "EUR")
+    assert refusal is not None
+    assert refusal.code is Code.PREPAID_CANNOT_SWITCH
