@@ -62,3 +62,14 @@ def test_migrations_build_exactly_the_models(app) -> None:  # type: ignore[no-un
     with app.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+def test_the_embedded_sqlite_file_runs_in_wal_mode_with_foreign_keys(app) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    if app.engine.dialect.name != "sqlite":
+        assert app.engine.dialect.name == "postgresql"
+        return
+    with app.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
