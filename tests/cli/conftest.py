@@ -122,7 +122,19 @@ def shop(cli: Cli) -> Shop:
     org = cli.json("org", "create", "Contoso", "--country", "NO", "--currency", "NOK")["id"]
     cli.ok("user", "add", str(org), "admin@contoso.example", "Ada Admin", "--role", "global_admin")
     cli.ok("user", "add", str(org), "lic@contoso.example", "Lis License", "--role", "license_admin")
-    cli.ok("payment", "add", str(org), "--kind", "card", "--label", "Visa 4242")
+    cli.ok(
+        "payment",
+        "add",
+        str(org),
+        "--kind",
+        "card",
+        "--card-number",
+        "4242424242424242",
+        "--expiry",
+        "12/2030",
+        "--cvc",
+        "123",
+    )
     people = [
         cli.json("user", "add", str(org), f"p{i}@contoso.example", f"Person {i}")["id"]
         for i in range(3)

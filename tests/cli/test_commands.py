@@ -14,7 +14,7 @@ def test_db_upgrade_then_current_on_a_new_file(tmp_path: Path) -> None:
     assert cli.json("db", "current") == {"revision": None}
     assert "newest version" in cli.ok("db", "upgrade").output
     assert cli.json("db", "current")["revision"]
-    assert "0001" in cli.ok("db", "current").output
+    assert "0002" in cli.ok("db", "current").output
 
 
 def test_a_database_without_tables_is_explained_without_a_traceback(tmp_path: Path) -> None:

@@ -14,6 +14,17 @@ from abonnement.services.context import Actor
 pytestmark = pytest.mark.integration
 
 
+# Sandbox test details: 4242… always succeeds; see abonnement.payments.sandbox for the others.
+PAYMENT_DETAILS: dict[str, dict[str, object]] = {
+    "card": {"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+    "bank_account": {"iban": "NL91ABNA0417164300", "holder": "Contoso BV"},
+}
+
+
+def card(number: str = "4242424242424242") -> dict[str, object]:
+    return {**PAYMENT_DETAILS["card"], "card_number": number}
+
+
 @dataclass
 class Org:
     id: int
@@ -123,7 +134,7 @@ class World:
                 organizations.add_payment_method,
                 view.id,
                 kind=payment,
-                label="Visa •••• 4242" if payment == "card" else payment,
+                **PAYMENT_DETAILS.get(payment, {}),
             )
         return result
 

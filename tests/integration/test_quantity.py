@@ -7,7 +7,7 @@ from datetime import timedelta
 from abonnement.domain.errors import Code
 from abonnement.services import audit, licensing, organizations, productkeys, subscriptions
 
-from .conftest import World, refused
+from .conftest import World, card, refused
 
 
 def test_r3_new_total_100_to_105_buys_5_and_to_95_removes_10(world: World) -> None:
@@ -90,7 +90,7 @@ def test_r5_prepaid_by_key_can_add_with_a_card_but_never_remove_prepaid_seats(wo
     assert [r.code for r in avail.remove_reasons] == ["prepaid_licenses_cannot_be_removed"]
     err = refused(app.run, ga, subscriptions.set_quantity, sub.id, 12)
     assert err.code is Code.PREPAID_NEEDS_KEY_OR_PAYMENT_METHOD
-    app.run(ga, organizations.add_payment_method, org.id, kind="card", label="Visa 4242")
+    app.run(ga, organizations.add_payment_method, org.id, kind="card", **card())
     assert app.run(ga, subscriptions.set_quantity, sub.id, 12).quantity == 12
     assert app.run(ga, subscriptions.set_quantity, sub.id, 10).quantity == 10  # card seats go
     err = refused(app.run, ga, subscriptions.set_quantity, sub.id, 9)

@@ -19,7 +19,7 @@ from abonnement.services import (
 )
 from abonnement.services.context import Actor
 
-from .conftest import Org, World
+from .conftest import Org, World, card
 
 Operation = Callable[[World, Org, Actor], object]
 
@@ -57,7 +57,7 @@ def op_recurring_billing(w: World, org: Org, actor: Actor) -> object:
 
 def op_payment_method(w: World, org: Org, actor: Actor) -> object:
     return w.app.run(
-        actor, organizations.add_payment_method, org.id, kind="card", label="Mastercard 5555"
+        actor, organizations.add_payment_method, org.id, kind="card", **card("5555555555554444")
     )
 
 
@@ -188,7 +188,7 @@ CROSS_TENANT: list[Callable[[World, Actor, Org, int, int], object]] = [
         a, organizations.add_user, o.id, email="x@y.example", display_name="X"
     ),
     lambda w, a, o, s, u: w.app.run(
-        a, organizations.add_payment_method, o.id, kind="card", label="x"
+        a, organizations.add_payment_method, o.id, kind="card", **card()
     ),
     lambda w, a, o, s, u: w.app.read(a, audit.list_records, o.id),
     lambda w, a, o, s, u: w.app.run(a, productkeys.redeem, o.id, [VALID_KEY]),

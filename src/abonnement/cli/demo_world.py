@@ -140,7 +140,9 @@ def setup_organization(
         for local, display, role in admins
     ]
     if payment is not None:
-        organizations.add_payment_method(ctx, org.id, kind=payment[0], label=payment[1])
+        organizations.add_payment_method(
+            ctx, org.id, kind=payment[0], label=payment[1], **payment_details(payment[0])
+        )
     return {"organization": org, "users": users}
 
 
@@ -148,6 +150,17 @@ OFFER_NAMES: dict[str, str] = {offer["code"]: offer["name"] for offer in OFFERS}
 OFFER_PRICES: dict[str, dict[str, int]] = {offer["code"]: offer["prices"] for offer in OFFERS}
 PRODUCT_NAMES: dict[str, str] = {sku: name for sku, name, _plans in PRODUCTS}
 CARD = ("card", "Visa •••• 4242")
+
+
+def payment_details(kind: str) -> dict[str, Any]:
+    """The sandbox's always-succeeding test card and bank account."""
+    if kind == "card":
+        return {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    if kind == "bank_account":
+        return {"iban": "NL91ABNA0417164300", "holder": "Demo"}
+    return {}
+
+
 ADMIN = ("admin", "Global Admin", "global_admin")
 
 
@@ -310,6 +323,7 @@ def add_payment(demo: Demo, actor: Actor, org: Org, kind: str, label: str) -> No
         org.id,
         kind=kind,
         label=label,
+        **payment_details(kind),
     )
 
 

@@ -194,10 +194,32 @@ def user_roles(
 def payment_add(
     organization_id: int = typer.Argument(..., metavar="ORG"),
     kind: PaymentKind = typer.Option(..., "--kind", help=N_("Kind of payment method.")),
-    label: str = typer.Option(..., "--label", help=N_('How it is shown, e.g. "Visa 4242".')),
+    label: str | None = typer.Option(
+        None, "--label", help=N_('How it is shown, e.g. "Visa 4242".')
+    ),
+    card_number: str | None = typer.Option(None, "--card-number", help=N_("Card number.")),
+    expiry: str | None = typer.Option(None, "--expiry", help=N_("Card expiry as MM/YYYY.")),
+    cvc: str | None = typer.Option(None, "--cvc", help=N_("Card security code.")),
+    iban: str | None = typer.Option(None, "--iban", help=N_("Bank account number (IBAN).")),
+    holder: str | None = typer.Option(None, "--holder", help=N_("Account holder's name.")),
 ) -> None:
+    exp_month = exp_year = None
+    if expiry:
+        month, _sep, year = expiry.partition("/")
+        if not (month.isdigit() and year.isdigit()):
+            raise typer.BadParameter(_("Use MM/YYYY."), param_hint="--expiry")
+        exp_month, exp_year = int(month), int(year)
     view = current().run(
-        organizations.add_payment_method, organization_id, kind=kind.value, label=label
+        organizations.add_payment_method,
+        organization_id,
+        kind=kind.value,
+        label=label,
+        card_number=card_number,
+        exp_month=exp_month,
+        exp_year=exp_year,
+        cvc=cvc,
+        iban=iban,
+        holder=holder,
     )
     o.emit(
         view,

@@ -62,6 +62,10 @@ class Code(StrEnum):
     # users and roles
     EMAIL_TAKEN = "email_taken"
     LAST_GLOBAL_ADMIN = "last_global_admin"
+    # payments
+    PAYMENT_DECLINED = "payment_declined"
+    PAYMENT_INSUFFICIENT_FUNDS = "payment_insufficient_funds"
+    PAYMENT_PROCESSING_ERROR = "payment_processing_error"
     # product keys
     PRODUCT_KEY_MALFORMED = "product_key_malformed"
     PRODUCT_KEY_TYPO = "product_key_typo"
@@ -251,6 +255,21 @@ SPECS: Mapping[Code, Spec] = {
         Kind.REFUSED,
         N_("The organization must keep at least one global administrator."),
         N_("Make another user a global administrator first."),
+    ),
+    Code.PAYMENT_DECLINED: Spec(
+        Kind.REFUSED,
+        N_("The payment of {amount} was declined, so nothing was bought."),
+        N_("Use another payment method, or ask your bank why the card was declined."),
+    ),
+    Code.PAYMENT_INSUFFICIENT_FUNDS: Spec(
+        Kind.REFUSED,
+        N_("The payment of {amount} was declined for insufficient funds, so nothing was bought."),
+        N_("Use another payment method, or try again when the funds are there."),
+    ),
+    Code.PAYMENT_PROCESSING_ERROR: Spec(
+        Kind.CONFLICT,
+        N_("The payment of {amount} could not be processed just now, so nothing was bought."),
+        N_("Try again in a few minutes."),
     ),
     Code.PRODUCT_KEY_MALFORMED: Spec(
         Kind.INVALID,

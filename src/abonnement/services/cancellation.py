@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from abonnement.domain import policies as p
-from abonnement.domain.catalog import PurchaseChannel
+from abonnement.domain.catalog import CancellationModel, PurchaseChannel
 from abonnement.domain.errors import Code, Refusal, error, from_refusal
 from abonnement.domain.roles import Action
 from abonnement.domain.subscriptions import Status, transition
+from abonnement.services import billing
 from abonnement.services import validation as v
 from abonnement.services.context import (
     Context,
@@ -41,6 +42,8 @@ def cancel(ctx: Context, subscription_id: int) -> CancellationView:
         sub.status = transition(sub.status, decision.new_status)
         sub.status_changed_at = ctx.now()
         sub.cancelled_at = ctx.now()
+        windowed = sub.offer.cancellation_model is CancellationModel.WINDOWED
+        billing.on_service_end(ctx, org, sub, refund_now=windowed)
     record_change(ctx, f"subscription.cancel.{decision.outcome.value}", sub, before)
     return CancellationView(
         outcome=decision.outcome.value,
@@ -82,6 +85,8 @@ def switch_plan(
     new = new_subscription(ctx, org, target, channel=PurchaseChannel.ONLINE, quantity=new_quantity)
     ctx.uow.subscriptions.add(new)
     ctx.uow.subscriptions.flush()
+    # R9: the days used on the wrong plan are charged, the rest credited to the new one.
+    billing.on_service_end(ctx, org, sub, refund_now=False, reason="switch")
     moved: list[int] = []
     holders = {
         a.user_id
@@ -116,6 +121,7 @@ def switch_plan(
         organization_id=org.id,
         after={**snapshot(new), "switched_from": sub.id},
     )
+    billing.on_purchase(ctx, org, new)
     return SwitchView(old=view(ctx, sub, 0), new=view(ctx, new, len(moved)), moved_user_ids=moved)
 
 

@@ -47,6 +47,8 @@ class Context:
     uow: UnitOfWork
     clock: Clock
     actor: Actor
+    #: A preview: the same code runs, nothing is charged or refunded, and the caller rolls back.
+    dry_run: bool = False
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -8,6 +8,9 @@ from sqlalchemy.exc import IntegrityError
 
 from abonnement.domain.errors import Code, error
 from abonnement.domain.roles import Action, Role
+from abonnement.payments import get_processor
+from abonnement.payments.base import PaymentInputError, UnknownProcessorError, invoice_method
+from abonnement.services import billing
 from abonnement.services import validation as v
 from abonnement.services.context import Actor, ActorKind, Context
 from abonnement.services.schemas import OrganizationView, PaymentMethodView, UserView
@@ -37,6 +40,7 @@ def create_organization(
     )
     ctx.uow.organizations.add(org)
     ctx.uow.organizations.flush()
+    billing.open_account(ctx, org)
     view = OrganizationView.of(org)
     ctx.audit(
         "organization.create",
@@ -187,12 +191,44 @@ def set_roles(
 
 
 def add_payment_method(
-    ctx: Context, organization_id: int, *, kind: str, label: str, make_default: bool = True
+    ctx: Context,
+    organization_id: int,
+    *,
+    kind: str,
+    label: str | None = None,
+    card_number: str | None = None,
+    exp_month: int | None = None,
+    exp_year: int | None = None,
+    cvc: str | None = None,
+    iban: str | None = None,
+    holder: str | None = None,
+    make_default: bool = True,
+    processor: str = "sandbox",
 ) -> PaymentMethodView:
+    """Add a card, a bank account or "pay by invoice". Card and account details go to the
+    payment processor, which returns a token; only the token and the last digits are kept."""
     org = ctx.organization(organization_id)
     ctx.authorize(org.id, Action.MANAGE_PURCHASES)
     if kind not in PAYMENT_METHOD_KINDS:
         raise v.bad("kind", "use card, bank_account or invoice")
+    try:
+        gateway = get_processor(processor)
+        if kind == "card":
+            if not card_number or exp_month is None or exp_year is None or not cvc:
+                raise v.bad("card_number", "give the card number, expiry month and year, and CVC")
+            tokenized = gateway.tokenize_card(
+                card_number, exp_month, exp_year, cvc, today=ctx.today(org)
+            )
+        elif kind == "bank_account":
+            if not iban or not holder:
+                raise v.bad("iban", "give the IBAN and the account holder's name")
+            tokenized = gateway.tokenize_bank_account(iban, holder)
+        else:
+            tokenized = invoice_method(label or "Invoice")
+    except PaymentInputError as exc:
+        raise v.bad(exc.field.value, exc.problem.value.replace("_", " ")) from None
+    except UnknownProcessorError:
+        raise v.bad("processor", "no such payment processor") from None
     existing = ctx.uow.payment_methods.active(org.id)
     default = make_default or not existing
     if default:
@@ -201,8 +237,15 @@ def add_payment_method(
     method = m.PaymentMethod(
         organization_id=org.id,
         kind=kind,
-        label=v.text("label", label, max_length=100),
+        label=v.text("label", label or tokenized.label, max_length=100),
         is_default=default,
+        is_backup=not default,
+        processor=gateway.name if kind != "invoice" else None,
+        processor_token=tokenized.token if kind != "invoice" else None,
+        brand=tokenized.brand,
+        last4=tokenized.last4,
+        exp_month=tokenized.exp_month,
+        exp_year=tokenized.exp_year,
         created_at=ctx.now(),
     )
     ctx.uow.payment_methods.add(method)

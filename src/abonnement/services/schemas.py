@@ -319,3 +319,120 @@ class AuditView(View):
             after=row.after,
             at=row.at,
         )
+
+
+class InvoiceLineView(View):
+    id: int
+    subscription_id: int
+    kind: str
+    description: str
+    period_start: date
+    period_end: date
+    start: date
+    end: date
+    days: int
+    period_days: int
+    quantity: int
+    unit_price: int
+    amount: int
+    reverses_id: int | None
+
+    @classmethod
+    def of(cls, line: m.InvoiceLine) -> InvoiceLineView:
+        return cls(
+            id=line.id,
+            subscription_id=line.subscription_id,
+            kind=line.kind,
+            description=line.description,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            start=line.start,
+            end=line.end,
+            days=(line.end - line.start).days,
+            period_days=(line.period_end - line.period_start).days,
+            quantity=line.quantity,
+            unit_price=line.unit_price_minor,
+            amount=line.amount_minor,
+            reverses_id=line.reverses_id,
+        )
+
+
+class InvoiceView(View):
+    """An issued invoice or credit note. Amounts are in the currency's minor unit."""
+
+    id: int
+    number: str
+    kind: str
+    reason: str
+    organization_id: int
+    issue_date: date
+    due_date: date
+    period_start: date
+    period_end: date
+    currency: str
+    subtotal: int
+    tax_rate_bp: int
+    tax: int
+    total: int
+    sold_to: dict[str, Any]
+    bill_to: dict[str, Any]
+    lines: list[InvoiceLineView]
+
+    @classmethod
+    def of(cls, invoice: m.Invoice) -> InvoiceView:
+        return cls(
+            id=invoice.id,
+            number=invoice.number,
+            kind=invoice.kind,
+            reason=invoice.reason,
+            organization_id=invoice.organization_id,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+            currency=invoice.currency,
+            subtotal=invoice.subtotal_minor,
+            tax_rate_bp=invoice.tax_rate_bp,
+            tax=invoice.tax_minor,
+            total=invoice.total_minor,
+            sold_to=invoice.sold_to,
+            bill_to=invoice.bill_to,
+            lines=[InvoiceLineView.of(line) for line in invoice.lines],
+        )
+
+
+class PaymentView(View):
+    id: int
+    kind: str  # charge, refund
+    purpose: str
+    status: str
+    amount: int
+    currency: str
+    invoice_id: int | None
+    processor_ref: str | None
+    decline_code: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, payment: m.Payment) -> PaymentView:
+        return cls(
+            id=payment.id,
+            kind=payment.kind,
+            purpose=payment.purpose,
+            status=payment.status,
+            amount=payment.amount_minor,
+            currency=payment.currency,
+            invoice_id=payment.invoice_id,
+            processor_ref=payment.processor_ref,
+            decline_code=payment.decline_code,
+            created_at=payment.created_at,
+        )
+
+
+class BalanceView(View):
+    """The organization's balance from its ledger: owed > 0, credit < 0, per account."""
+
+    organization_id: int
+    currency: str
+    receivable: int
+    accounts: dict[str, int]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from abonnement.domain import policies as p
-from abonnement.domain.catalog import PurchaseChannel
+from abonnement.domain.catalog import CancellationModel, PurchaseChannel
 from abonnement.domain.errors import Code, Refusal, error, from_refusal
 from abonnement.domain.periods import add_months
 from abonnement.domain.roles import Action
 from abonnement.domain.subscriptions import Status, transition
+from abonnement.services import billing
 from abonnement.services import validation as v
 from abonnement.services.context import (
     Context,
@@ -149,6 +150,8 @@ def buy(
     ctx.audit(
         "subscription.buy", "subscription", sub.id, organization_id=org.id, after=snapshot(sub)
     )
+    if sub.status is Status.ACTIVE and chosen is PurchaseChannel.ONLINE:
+        billing.on_purchase(ctx, org, sub)
     return view(ctx, sub, 0)
 
 
@@ -211,6 +214,11 @@ def set_quantity(ctx: Context, subscription_id: int, new_total: int) -> Quantity
         if decision.scheduled_quantity is not None:
             sub.pending_quantity = decision.scheduled_quantity
             sub.pending_effective = decision.scheduled_on
+    if decision.kind is p.QuantityChangeKind.BUY:
+        billing.on_licenses_added(ctx, org, sub, decision.now_quantity - decision.previous)
+    elif decision.now_quantity < decision.previous:
+        windowed = sub.offer.cancellation_model is CancellationModel.WINDOWED
+        billing.on_licenses_removed(ctx, org, sub, refund_now=windowed)
     if decision.kind is not p.QuantityChangeKind.UNCHANGED:
         ctx.uow.subscriptions.flush()
         ctx.audit(
@@ -268,6 +276,7 @@ def reactivate(ctx: Context, subscription_id: int) -> SubscriptionView:
         sub.term_start = today
         sub.term_end = term_end(sub.offer, today)
     record_change(ctx, "subscription.reactivate", sub, before)
+    billing.on_purchase(ctx, org, sub)
     return view(ctx, sub, assigned)
 
 
@@ -322,6 +331,7 @@ def convert_trial(
     sub.term_end = term_end(offer, today)
     sub.recurring_billing = True
     record_change(ctx, "subscription.trial.convert", sub, before)
+    billing.on_purchase(ctx, org, sub)
     return view(ctx, sub, assigned)
 
 

@@ -186,6 +186,13 @@ class PaymentMethod(Base):
     kind: Mapped[str] = mapped_column(String(16))  # card, bank_account, invoice
     label: Mapped[str] = mapped_column(String(100))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_backup: Mapped[bool] = mapped_column(Boolean, default=False)
+    processor: Mapped[str | None] = mapped_column(String(32))
+    processor_token: Mapped[str | None] = mapped_column(String(200))
+    brand: Mapped[str | None] = mapped_column(String(32))
+    last4: Mapped[str | None] = mapped_column(String(4))
+    exp_month: Mapped[int | None] = mapped_column(Integer)
+    exp_year: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -277,4 +284,128 @@ class AuditRecord(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Money -------------------------------------------------------------------------------------------
+class BillingAccount(Base):
+    """Who pays for an organization's subscriptions: currency, country, tax and terms."""
+
+    __tablename__ = "billing_accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str] = mapped_column(String(2))
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)  # basis points: 2500 is 25 %
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    bill_to_name: Mapped[str] = mapped_column(String(200))
+    bill_to_address: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BillingSegment(Base):
+    """A run of days at one charged quantity and unit price: the billing facts of a
+    subscription, from which its invoice lines are computed."""
+
+    __tablename__ = "billing_segments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date | None] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class InvoiceCounter(Base):
+    """The vendor's invoice number sequence; one row, locked while numbering (gap-free)."""
+
+    __tablename__ = "invoice_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # invoice, credit_note
+    billing_account_id: Mapped[int] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))  # purchase, change, statement, cancellation
+    sold_to: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bill_to: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        lazy="selectin", order_by="InvoiceLine.id", cascade="all"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # charge, reversal
+    description: Mapped[str] = mapped_column(String(200))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_lines.id"), unique=True)
+
+
+class Payment(Base):
+    """A charge or a refund through the payment processor, with its outcome."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    billing_account_id: Mapped[int] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # charge, refund
+    purpose: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # succeeded, declined, pending
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    processor: Mapped[str] = mapped_column(String(32))
+    processor_ref: Mapped[str | None] = mapped_column(String(64))
+    decline_code: Mapped[str | None] = mapped_column(String(32))
+    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerEntry(Base):
+    """One posting of a balanced transaction. Append-only: never updated, never deleted."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_account", "billing_account_id", "account"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    billing_account_id: Mapped[int] = mapped_column(ForeignKey("billing_accounts.id"))
+    transaction: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # invoice, payment, refund
+    account: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # debit > 0, credit < 0
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -94,7 +94,7 @@ class PaymentMethods(Repository):
                 m.PaymentMethod.organization_id == organization_id,
                 m.PaymentMethod.removed_at.is_(None),
             )
-            .order_by(m.PaymentMethod.is_default.desc(), m.PaymentMethod.id)
+            .order_by(m.PaymentMethod.is_default.desc(), m.PaymentMethod.id.desc())
         ).all()
 
     def get(self, method_id: int) -> m.PaymentMethod | None:
