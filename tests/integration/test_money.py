@@ -243,3 +243,22 @@ def test_the_ledger_balances_and_issued_invoices_are_never_edited(world: World) 
     assert total == 0
     assert all(amount == 0 for _, amount in per_tx)
     assert receivable(world, org) == 0
+
+
+def test_a_reactivated_subscription_is_billed_again_from_the_day_it_comes_back(
+    world: World,
+) -> None:
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    sub = app.run(ga, subscriptions.buy, org.id, "std-monthly", quantity=3)
+    advance(app, 5)
+    app.run(ga, cancellation.cancel, sub.id)  # 7 March: 5 days used
+    advance(app, 10)
+    app.run(ga, subscriptions.reactivate, sub.id)  # 17 March
+    back = app.read(ga, invoices.list_invoices, org.id)[-1]
+    assert [(ln.kind, ln.start, ln.quantity) for ln in back.lines] == [
+        ("charge", date(2026, 3, 17), 3)
+    ]
+    app.run(app.operator, invoices.run_statement, org.id, date(2026, 4, 2))
+    assert receivable(world, org) == 0

@@ -44,7 +44,8 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class BillingPlan:
-    """What a subscription is, day by day, for billing: contiguous segments on one anchor."""
+    """What a subscription is, day by day, for billing: segments in order on one anchor. Days
+    between segments (a subscription ended, then reactivated) have no service."""
 
     subscription_id: int
     anchor: date
@@ -53,8 +54,8 @@ class BillingPlan:
 
     def __post_init__(self) -> None:
         for before, after in zip(self.segments, self.segments[1:], strict=False):
-            if before.end != after.start:
-                raise ValueError("segments must be contiguous and in order")
+            if before.end is None or before.end > after.start:
+                raise ValueError("segments must be in order and must not overlap")
         if self.segments and self.segments[0].start < self.anchor:
             raise ValueError("a plan cannot start before its anchor")
         currencies = {s.unit_price.currency for s in self.segments}

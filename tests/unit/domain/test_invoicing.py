@@ -136,7 +136,7 @@ changes = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     anchor=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
     initial=st.integers(min_value=1, max_value=500),

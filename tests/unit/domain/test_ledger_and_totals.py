@@ -79,7 +79,7 @@ def test_invoice_paid_then_credit_refunded_leaves_nothing_owed() -> None:
 amounts = st.integers(min_value=-(10**9), max_value=10**9)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     events=st.lists(
         st.tuples(
