@@ -262,3 +262,34 @@ def test_a_reactivated_subscription_is_billed_again_from_the_day_it_comes_back(
     ]
     app.run(app.operator, invoices.run_statement, org.id, date(2026, 4, 2))
     assert receivable(world, org) == 0
+
+
+def test_a_renewal_declined_on_the_default_card_is_paid_by_the_backup(world: World) -> None:
+    app = world.app
+    org = world.org(payment=None)
+    ga = org.admins["global_admin"]
+    app.run(ga, organizations.add_payment_method, org.id, kind="card", **card())
+    app.run(ga, organizations.add_payment_method, org.id, kind="card", **card("4000000000000341"))
+    app.run(ga, subscriptions.buy, org.id, "basic-monthly", quantity=2)  # 0341 pays a purchase
+    renewal = app.run(app.operator, invoices.run_statement, org.id, date(2026, 4, 2))
+    assert renewal is not None
+    charges = [(p.status, p.decline_code) for p in app.read(ga, invoices.list_payments, org.id)]
+    assert charges[-2:] == [("declined", "card_declined"), ("succeeded", None)]
+    assert receivable(world, org) == 0
+
+
+def test_billing_account_details_and_vendor_tax_settings(world: World) -> None:
+    app = world.app
+    org = world.org()
+    ba = org.admins["billing_admin"]
+    account = app.read(ba, invoices.get_billing_account, org.id)
+    assert (account.tax_rate_bp, account.payment_terms_days, account.currency) == (2100, 30, "EUR")
+    app.run(ba, invoices.update_billing_account, org.id, bill_to_address="Keizersgracht 1")
+    assert refused(app.run, ba, invoices.update_billing_account, org.id, tax_rate_bp=0).code is (
+        Code.PERMISSION_DENIED
+    )
+    app.run(app.operator, invoices.update_billing_account, org.id, payment_terms_days=14)
+    app.run(ba, subscriptions.buy, org.id, "basic-monthly", quantity=1)
+    [inv] = app.read(ba, invoices.list_invoices, org.id)
+    assert inv.due_date == inv.issue_date + timedelta(days=14)
+    assert inv.bill_to["address"] == "Keizersgracht 1"

@@ -311,7 +311,31 @@ def collect(
     )
     if amount.minor <= 0:
         return None
-    method = next(iter(ctx.uow.payment_methods.active(org.id)), None)
+    methods = list(ctx.uow.payment_methods.active(org.id))
+    # Renewals fall back to the backup payment method when the default one is declined.
+    candidates: list[m.PaymentMethod | None] = list(
+        methods if purpose is Purpose.RENEWAL else methods[:1]
+    ) or [None]
+    payment: m.Payment | None = None
+    for method in candidates:
+        payment = _charge(ctx, account, invoice, method, amount, purpose)
+        if payment.status != "declined":
+            break
+    assert payment is not None
+    if payment.status == "declined" and purpose in (Purpose.PURCHASE, Purpose.CHANGE):
+        code = _DECLINES.get(payment.decline_code or "", Code.PAYMENT_DECLINED)
+        raise error(code, amount=str(amount))
+    return payment
+
+
+def _charge(
+    ctx: Context,
+    account: m.BillingAccount,
+    invoice: m.Invoice | None,
+    method: m.PaymentMethod | None,
+    amount: Money,
+    purpose: Purpose,
+) -> m.Payment:
     payment = m.Payment(
         billing_account_id=account.id,
         invoice_id=invoice.id if invoice else None,
@@ -330,14 +354,15 @@ def collect(
         ctx.uow.session.flush()
         return payment
     processor = get_processor(method.processor or "sandbox")
-    key = f"{account.id}:{invoice.number if invoice else 'balance'}:{purpose.value}:{amount.minor}"
+    reference = invoice.number if invoice else "balance"
+    key = f"{account.id}:{reference}:{purpose.value}:{amount.minor}:{method.id}"
     result = processor.charge(
         PaymentRequest(
             amount=amount,
             token=method.processor_token,
             purpose=purpose,
             idempotency_key=key,
-            description=invoice.number if invoice else "balance",
+            description=reference,
         )
     )
     payment.processor = method.processor or "sandbox"
@@ -348,9 +373,6 @@ def collect(
     ctx.uow.session.flush()
     if payment.status == "succeeded":
         _post(ctx, account, ledger.payment_received(amount), payment_id=payment.id)
-    elif payment.status == "declined" and purpose in (Purpose.PURCHASE, Purpose.CHANGE):
-        code = _DECLINES.get(payment.decline_code or "", Code.PAYMENT_DECLINED)
-        raise error(code, amount=str(amount))
     return payment
 
 

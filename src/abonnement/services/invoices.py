@@ -11,8 +11,15 @@ from sqlalchemy import func, select
 from abonnement.domain.errors import Code, error
 from abonnement.domain.roles import Action
 from abonnement.services import billing
+from abonnement.services import validation as v
 from abonnement.services.context import Context
-from abonnement.services.schemas import BalanceView, InvoiceView, PaymentView, View
+from abonnement.services.schemas import (
+    BalanceView,
+    BillingAccountView,
+    InvoiceView,
+    PaymentView,
+    View,
+)
 from abonnement.store import models as m
 
 P = ParamSpec("P")
@@ -133,3 +140,49 @@ def preview(
         currency=currency,
         charged_now=sum(v.total for v in now),
     )
+
+
+def get_billing_account(ctx: Context, organization_id: int) -> BillingAccountView:
+    org = ctx.organization(organization_id)
+    ctx.authorize(org.id, Action.READ_INVOICES)
+    return BillingAccountView.of(billing.open_account(ctx, org))
+
+
+def update_billing_account(
+    ctx: Context,
+    organization_id: int,
+    *,
+    bill_to_name: str | None = None,
+    bill_to_address: str | None = None,
+    payment_terms_days: int | None = None,
+    tax_rate_bp: int | None = None,
+) -> BillingAccountView:
+    """Billing admins keep the bill-to details; the vendor sets tax and payment terms. Issued
+    invoices keep what they were issued with."""
+    org = ctx.organization(organization_id)
+    ctx.authorize(org.id, Action.MANAGE_PURCHASES)
+    account = billing.open_account(ctx, org)
+    before = BillingAccountView.of(account).model_dump(mode="json")
+    if bill_to_name is not None:
+        account.bill_to_name = v.text("bill_to_name", bill_to_name)
+    if bill_to_address is not None:
+        account.bill_to_address = bill_to_address.strip()[:1000]
+    if payment_terms_days is not None or tax_rate_bp is not None:
+        ctx.require_operator("set_tax_and_terms")
+        if payment_terms_days is not None:
+            account.payment_terms_days = v.non_negative(
+                "payment_terms_days", payment_terms_days, maximum=365
+            )
+        if tax_rate_bp is not None:
+            account.tax_rate_bp = v.non_negative("tax_rate_bp", tax_rate_bp, maximum=9999)
+    ctx.uow.session.flush()
+    view = BillingAccountView.of(account)
+    ctx.audit(
+        "billing_account.update",
+        "billing_account",
+        account.id,
+        organization_id=org.id,
+        before=before,
+        after=view.model_dump(mode="json"),
+    )
+    return view

@@ -436,3 +436,27 @@ class BalanceView(View):
     currency: str
     receivable: int
     accounts: dict[str, int]
+
+
+class BillingAccountView(View):
+    id: int
+    organization_id: int
+    currency: str
+    country: str
+    tax_rate_bp: int
+    payment_terms_days: int
+    bill_to_name: str
+    bill_to_address: str
+
+    @classmethod
+    def of(cls, account: m.BillingAccount) -> BillingAccountView:
+        return cls(
+            id=account.id,
+            organization_id=account.organization_id,
+            currency=account.currency,
+            country=account.country,
+            tax_rate_bp=account.tax_rate_bp,
+            payment_terms_days=account.payment_terms_days,
+            bill_to_name=account.bill_to_name,
+            bill_to_address=account.bill_to_address,
+        )
