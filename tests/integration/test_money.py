@@ -293,3 +293,30 @@ def test_billing_account_details_and_vendor_tax_settings(world: World) -> None:
     [inv] = app.read(ba, invoices.list_invoices, org.id)
     assert inv.due_date == inv.issue_date + timedelta(days=14)
     assert inv.bill_to["address"] == "Keizersgracht 1"
+
+
+def test_windowed_reduction_inside_the_window_is_refunded_at_once(world: World) -> None:
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    sub = app.run(ga, subscriptions.buy, org.id, "std-annual", quantity=10)
+    advance(app, 2)
+    app.run(ga, subscriptions.set_quantity, sub.id, 8)
+    credit = app.read(ga, invoices.list_invoices, org.id)[-1]
+    assert credit.kind == "credit_note" and credit.reason == "change"
+    refunds = [p.amount for p in app.read(ga, invoices.list_payments, org.id) if p.kind == "refund"]
+    assert refunds == [-credit.total]
+    assert receivable(world, org) == 0
+
+
+def test_previewing_a_cancellation_shows_the_final_credit_without_cancelling(world: World) -> None:
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    sub = app.run(ga, subscriptions.buy, org.id, "std-monthly", quantity=10)
+    advance(app, 15)
+    preview = app.read(ga, invoices.preview, org.id, cancellation.cancel, sub.id)
+    assert [i.total for i in preview.now] == [-7807]
+    assert app.read(ga, subscriptions.get, sub.id).status == "active"
+    app.run(ga, cancellation.cancel, sub.id)
+    assert app.read(ga, invoices.list_invoices, org.id)[-1].total == -7807
