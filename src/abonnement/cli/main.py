@@ -20,7 +20,14 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.core import TyperGroup
 
 from abonnement import i18n
-from abonnement.cli import catalog_commands, demo, license_commands, org_commands, sub_commands
+from abonnement.cli import (
+    catalog_commands,
+    demo,
+    invoice_commands,
+    license_commands,
+    org_commands,
+    sub_commands,
+)
 from abonnement.cli import output as o
 from abonnement.cli.session import _, begin, current
 from abonnement.config import Settings
@@ -226,6 +233,7 @@ app.add_typer(sub_commands.app, name="sub")
 app.add_typer(license_commands.license_app, name="license")
 app.add_typer(license_commands.key, name="key")
 app.add_typer(license_commands.callback, name="callback")
+app.add_typer(invoice_commands.app, name="invoice")
 app.command("demo", help=N_("Play the seed scenarios in a demo catalog and organizations."))(
     demo.command
 )

@@ -186,7 +186,9 @@ def generate(plan: BillingPlan, as_of: date, issued: Sequence[Line]) -> list[Lin
     by_period: dict[date, list[Line]] = {}
     for line in current:
         by_period.setdefault(line.period.start, []).append(line)
-    billed = {p.start: p for p in plan.periods_through(as_of)}
+    # A period once billed stays billed: an earlier as-of date never takes it back.
+    horizon = max([as_of, *by_period])
+    billed = {p.start: p for p in plan.periods_through(horizon)}
     periods = dict(billed)
     # Periods already charged but no longer in the plan (e.g. after a cancellation) are
     # proposed empty, so their charges are reversed.

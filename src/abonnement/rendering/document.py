@@ -264,9 +264,7 @@ def _party(heading: str, data: Mapping[str, Any], locale: str, *, customer_id: b
     if code := _text(data.get("country")):
         lines.append(country(code, locale))
     if customer_id and data.get("organization_id") is not None:
-        lines.append(
-            i18n.render(N_("Customer ID: {id}"), locale, id=str(data["organization_id"]))
-        )
+        lines.append(i18n.render(N_("Customer ID: {id}"), locale, id=str(data["organization_id"])))
     return Party(heading=heading, lines=tuple(lines) or ("-",))
 
 
@@ -317,9 +315,7 @@ def build(invoice: InvoiceView, locale: str, vendor: Vendor | None = None) -> In
         due_date=due_date,
         billing_period=billing_period,
         reason=reason_text,
-        sold_to=_party(
-            gettext(code, "Sold to"), invoice.sold_to, code, customer_id=True
-        ),
+        sold_to=_party(gettext(code, "Sold to"), invoice.sold_to, code, customer_id=True),
         bill_to=_party(gettext(code, "Bill to"), invoice.bill_to, code, customer_id=False),
         labels=labels,
         lines=tuple(_line_row(line, currency, code) for line in invoice.lines),

@@ -90,11 +90,7 @@ def _table(doc: InvoiceDocument) -> list[str]:
         max([len(heads[i + 1])] + [len(row[i]) for row in cells]) for i in range(len(heads) - 1)
     ]
     widths[-1] = max([widths[-1]] + [len(total.amount) for total in doc.totals])
-    natural = max(
-        [len(heads[0])]
-        + [len(line.description) for line in doc.lines]
-        + [len(line.note) + 2 for line in doc.lines]
-    )
+    natural = max([len(heads[0])] + [len(line.description) for line in doc.lines])
     first = max(len(heads[0]), min(DESCRIPTION_WIDTH, natural))
     widths = [first, *widths]
     width = sum(widths) + len(GAP) * (len(widths) - 1)
@@ -107,7 +103,7 @@ def _table(doc: InvoiceDocument) -> list[str]:
     out = [row(heads), "-" * width]
     for line, values in zip(doc.lines, cells, strict=True):
         description = _wrap(line.description, widths[0])
-        note = _wrap(line.note, widths[0], "  ")
+        note = _wrap(line.note, width, "  ")  # on lines of its own, across the columns
         out.append(row([description[0], *values]))
         out.extend(text.rstrip() for text in description[1:] + note)
     out.append("-" * width)

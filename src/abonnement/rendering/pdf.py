@@ -13,6 +13,7 @@ from typing import Final
 
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, TableHeadingsDisplay, XPos, YPos
+from fpdf.util import Padding
 
 from abonnement import i18n
 from abonnement.domain.errors import N_
@@ -95,9 +96,12 @@ def _header(pdf: _InvoicePDF, doc: InvoiceDocument) -> None:
     pdf.set_y(max(left_bottom, pdf.get_y()) + 9)
 
 
-def _party(pdf: _InvoicePDF, party: Party, x: float, y: float, width: float) -> float:
-    """A sold-to or bill-to panel; returns its bottom."""
-    height = 6.5 + 4.8 * len(party.lines) + 3
+def _party_height(party: Party) -> float:
+    return 6.5 + 4.8 * len(party.lines) + 3
+
+
+def _party(pdf: _InvoicePDF, party: Party, x: float, y: float, width: float, height: float) -> None:
+    """A sold-to or bill-to panel."""
     pdf.set_fill_color(*PANEL)
     pdf.rect(x, y, width, height, style="F")
     pdf.set_xy(x + 3.5, y + 2.5)
@@ -110,18 +114,18 @@ def _party(pdf: _InvoicePDF, party: Party, x: float, y: float, width: float) -> 
     for line in party.lines:
         pdf.set_x(x + 3.5)
         pdf.cell(width - 7, 4.8, line, new_x=XPos.LEFT, new_y=YPos.NEXT)
-    return y + height
 
 
 def _parties(pdf: _InvoicePDF, doc: InvoiceDocument) -> None:
     gap = 8.0
     width = (pdf.epw - gap) / 2
+    height = max(_party_height(doc.sold_to), _party_height(doc.bill_to))
+    if pdf.will_page_break(height):
+        pdf.add_page()
     y = pdf.get_y()
-    bottom = max(
-        _party(pdf, doc.sold_to, MARGIN, y, width),
-        _party(pdf, doc.bill_to, MARGIN + width + gap, y, width),
-    )
-    pdf.set_xy(MARGIN, bottom + 8)
+    _party(pdf, doc.sold_to, MARGIN, y, width, height)
+    _party(pdf, doc.bill_to, MARGIN + width + gap, y, width, height)
+    pdf.set_xy(MARGIN, y + height + 8)
 
 
 def _lines(pdf: _InvoicePDF, doc: InvoiceDocument) -> None:
@@ -166,29 +170,41 @@ def _lines(pdf: _InvoicePDF, doc: InvoiceDocument) -> None:
             )
 
 
+def _total_font(pdf: _InvoicePDF, grand: bool) -> float:
+    """Set the font of a total row; returns the row's height."""
+    if grand:
+        pdf.set_font(FONT, "B", 10.5)
+        return 7.0
+    pdf.set_font(FONT, size=9.5)
+    return 5.6
+
+
 def _totals(pdf: _InvoicePDF, doc: InvoiceDocument) -> None:
-    amount_width = COLUMN_WIDTHS[-1]
+    """Subtotal, tax and total under the amount column, the amounts right-aligned with it."""
+    padding = 1.2  # the table's cell padding, so the amounts line up with the lines' amounts
+    right = MARGIN + pdf.epw
+    widths = []
+    for total in doc.totals:
+        _total_font(pdf, total.grand)
+        widths.append(pdf.get_string_width(total.amount) + 2 * padding)
+    amount_width = max(COLUMN_WIDTHS[-1], *widths)
     label_width = 64.0
-    x = MARGIN + pdf.epw - amount_width - label_width
+    left = right - amount_width - label_width
     pdf.ln(3)
     for total in doc.totals:
-        if pdf.will_page_break(8):
+        if pdf.will_page_break(9):
             pdf.add_page()
         if total.grand:
             pdf.set_draw_color(*INK)
             pdf.set_line_width(0.4)
-            pdf.line(x, pdf.get_y() + 0.8, MARGIN + pdf.epw, pdf.get_y() + 0.8)
+            pdf.line(left, pdf.get_y() + 0.8, right, pdf.get_y() + 0.8)
             pdf.ln(1.6)
-            pdf.set_font(FONT, "B", 10.5)
-            height = 7.0
-        else:
-            pdf.set_font(FONT, size=9.5)
-            height = 5.6
+        height = _total_font(pdf, total.grand)
         pdf.set_text_color(*INK)
-        pdf.set_x(x)
-        pdf.cell(label_width - 2, height, total.label, align="R")
-        pdf.set_x(x + label_width)
-        pdf.cell(amount_width - 1.2, height, total.amount, align="R")  # as the table's padding
+        pdf.set_x(left)
+        pdf.cell(label_width - padding, height, total.label, align="R")
+        pdf.set_x(right - amount_width)
+        pdf.cell(amount_width - padding, height, total.amount, align="R")
         pdf.ln(height)
 
 
@@ -203,9 +219,15 @@ def _notes(pdf: _InvoicePDF, doc: InvoiceDocument) -> None:
         top = pdf.get_y()
         pdf.set_x(MARGIN)
         pdf.multi_cell(
-            pdf.epw, 5, note, fill=True, padding=(2.5, 3.5, 2.5, 4.5),
-            new_x=XPos.LMARGIN, new_y=YPos.NEXT,
-        )  # fmt: skip
+            pdf.epw,
+            5,
+            note,
+            fill=True,
+            align="L",
+            padding=Padding(top=2.5, right=3.5, bottom=2.5, left=4.5),
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
         pdf.set_fill_color(*NOTE_RULE)
         pdf.rect(MARGIN, top, 1, pdf.get_y() - top, style="F")
         pdf.set_fill_color(*NOTE)

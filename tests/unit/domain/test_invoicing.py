@@ -218,3 +218,9 @@ def test_r7_charged_equals_license_days_times_daily_rate_within_a_unit_per_line(
 
 def final_segments(p: BillingPlan) -> list[tuple[date, date | None, int]]:
     return [(s.start, s.end, s.quantity) for s in p.segments]
+
+
+def test_an_earlier_as_of_date_never_takes_back_a_billed_period() -> None:
+    p = plan((date(2026, 3, 1), None, 3))
+    issued = issue(generate(p, date(2026, 5, 1), []), [])
+    assert generate(p, date(2026, 3, 15), issued) == []
