@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,19 @@ def test_demo_json_lists_the_steps_all_as_expected(cli: Cli) -> None:
     } <= reasons
     # R8: the annual offer cancelled after its window ends at the end of its term.
     cancels = [d for d in data if d.get("outcome")]
-    assert [c["outcome"] for c in cancels] == ["now", "at_term_end"]
+    assert [c["outcome"] for c in cancels] == ["now", "at_term_end", "now"]
+    # R7: the statement after 100 -> 105 reverses and restates the period; R11: a credit note.
+    statements = [d for d in data if d.get("reason") == "statement"]
+    assert any(line["kind"] == "reversal" for s in statements for line in s["lines"])
+    credit_notes = [d for d in data if d.get("kind") == "credit_note"]
+    assert {c["reason"] for c in credit_notes} >= {"switch", "cancellation"}
+
+
+def test_demo_writes_the_invoices_as_pdf(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("demo", "--invoices-dir", str(tmp_path))
+    pdfs = sorted(tmp_path.rglob("*.pdf"))
+    assert len(pdfs) >= 8
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
 
 
 def test_demo_runs_again_with_new_organizations(cli: Cli) -> None:

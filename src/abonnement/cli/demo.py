@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import typer
@@ -63,7 +64,15 @@ class Demo:
     """Runs use cases as steps: each one printed as it happens (or kept for --json), refusals
     with their localized message and remedy, and checked against what the scenario expects."""
 
-    def __init__(self, app: Abonnement, clock: FixedClock, *, live: bool) -> None:
+    def __init__(
+        self,
+        app: Abonnement,
+        clock: FixedClock,
+        *,
+        live: bool,
+        invoices_dir: Path = Path("var/invoices"),
+    ) -> None:
+        self.invoices_dir = invoices_dir
         self.app = app
         self.clock = clock
         self.live = live
@@ -301,6 +310,9 @@ def command(
     lang: str | None = typer.Option(
         None, "--lang", help=N_("Language of the story: en, nb, nl or da.")
     ),
+    invoices_dir: Path = typer.Option(
+        Path("var/invoices"), "--invoices-dir", help=N_("Where the demo writes invoice PDFs.")
+    ),
 ) -> None:
     from abonnement.cli.demo_scenarios import play
 
@@ -315,7 +327,7 @@ def command(
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     app = Abonnement(settings, clock=clock)
     try:
-        demo = Demo(app, clock, live=not session.json)
+        demo = Demo(app, clock, live=not session.json, invoices_dir=invoices_dir)
         play(demo)
     finally:
         app.close()

@@ -9,6 +9,7 @@
    end of its term (R8).
 5. partner and Volume Licensing subscriptions are changed through them (R10).
 6. only global and billing admins buy licenses (R1).
+7. the invoices these scenarios produce, with a clock that moves (R6, R7, R9, R11-R13).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.text import Text
 from abonnement.cli import output as o
 from abonnement.cli.catalog_commands import offers_table
 from abonnement.cli.demo import Demo, ScenarioAbortedError
+from abonnement.cli.demo_money import play_money
 from abonnement.cli.demo_world import (
     ADMIN,
     ANNUAL,
@@ -319,6 +321,14 @@ def play(demo: Demo) -> None:
             lambda: roles(demo, *first) if first else None,
         ),
     ]
+    scenarios.append(
+        (
+            _("The invoices of the seed scenarios"),
+            ["R6", "R7", "R9", "R11", "R12", "R13"],
+            "invoice-grow",
+            lambda: play_money(demo, run),
+        )
+    )
     for title, rules, key, scenario in scenarios:
         demo.begin(title, rules, org_name(key, run))
         try:

@@ -91,6 +91,10 @@ ORGANIZATIONS: dict[str, tuple[str, str, str, str, str, str]] = {
     "switch": ("Contoso BV", "contoso", "NL", "EUR", "Europe/Amsterdam", "nl"),
     "cancel": ("Litware AS", "litware", "NO", "NOK", "Europe/Oslo", "nb"),
     "partner": ("Adventure Works BV", "adventure-works", "NL", "EUR", "Europe/Amsterdam", "nl"),
+    "invoice-grow": ("Tailspin Toys AS", "tailspin", "NO", "NOK", "Europe/Oslo", "nb"),
+    "invoice-shrink": ("Wingtip Toys ApS", "wingtip", "DK", "DKK", "Europe/Copenhagen", "da"),
+    "invoice-switch": ("Woodgrove BV", "woodgrove", "NL", "EUR", "Europe/Amsterdam", "nl"),
+    "invoice-cancel": ("Proseware AS", "proseware", "NO", "NOK", "Europe/Oslo", "nb"),
 }
 
 
