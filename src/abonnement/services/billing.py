@@ -82,20 +82,26 @@ def unit_price(sub: m.Subscription) -> Money:
     return Money.of(price.amount_minor, sub.currency)
 
 
+def _end_open_segment(ctx: Context, sub: m.Subscription, day: date) -> m.BillingSegment | None:
+    """Close the running segment on `day` (one that starts that day is replaced: removed)."""
+    current = next((s for s in _segments(ctx, sub.id) if s.end is None), None)
+    if current is not None:
+        if current.start >= day:
+            ctx.uow.session.delete(current)
+        else:
+            current.end = day
+        ctx.uow.session.flush()
+    return current
+
+
 def set_segment(ctx: Context, sub: m.Subscription, day: date) -> None:
     """Record the subscription's charged quantity from `day` on (the day belongs to the new
     quantity). A quantity of zero ends the service on that day."""
     quantity = charged_quantity(sub)
-    segments = _segments(ctx, sub.id)
-    current = next((s for s in segments if s.end is None), None)
-    price = unit_price(sub).minor if quantity else 0
+    current = next((s for s in _segments(ctx, sub.id) if s.end is None), None)
     if current is not None and current.quantity == quantity:
         return
-    if current is not None:
-        if current.start >= day:
-            ctx.uow.session.delete(current)  # replaced on the same day
-        else:
-            current.end = day
+    _end_open_segment(ctx, sub, day)
     if quantity > 0:
         ctx.uow.session.add(
             m.BillingSegment(
@@ -103,10 +109,10 @@ def set_segment(ctx: Context, sub: m.Subscription, day: date) -> None:
                 start=day,
                 end=None,
                 quantity=quantity,
-                unit_price_minor=price,
+                unit_price_minor=unit_price(sub).minor,
             )
         )
-    ctx.uow.session.flush()
+        ctx.uow.session.flush()
 
 
 def plan(ctx: Context, sub: m.Subscription) -> inv.BillingPlan:
@@ -491,14 +497,7 @@ def on_service_end(
     """R11: cancelling issues a final invoice now; its credit is used by the next invoice or
     refunded within the next billing cycle (R13), or at once for windowed refunds."""
     today = ctx.today(org)
-    segments = _segments(ctx, sub.id)
-    current = next((s for s in segments if s.end is None), None)
-    if current is not None:
-        if current.start >= today:
-            ctx.uow.session.delete(current)
-        else:
-            current.end = today
-        ctx.uow.session.flush()
+    _end_open_segment(ctx, sub, today)
     invoice = issue(ctx, org, due_lines(ctx, sub, today), reason=reason, day=today)
     if refund_now:
         refund_credit(ctx, org)
