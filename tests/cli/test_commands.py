@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+
+from abonnement.store.migrate import alembic_config
+
 from .conftest import Cli, Shop, no_traceback
 
 
@@ -14,7 +18,8 @@ def test_db_upgrade_then_current_on_a_new_file(tmp_path: Path) -> None:
     assert cli.json("db", "current") == {"revision": None}
     assert "newest version" in cli.ok("db", "upgrade").output
     assert cli.json("db", "current")["revision"]
-    assert "0002" in cli.ok("db", "current").output
+    head = ScriptDirectory.from_config(alembic_config(cli.database_url)).get_current_head()
+    assert head is not None and head in cli.ok("db", "current").output
 
 
 def test_a_database_without_tables_is_explained_without_a_traceback(tmp_path: Path) -> None:

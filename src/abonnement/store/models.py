@@ -409,3 +409,24 @@ class LedgerEntry(Base):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Access ------------------------------------------------------------------------------------------
+class ApiKey(Base):
+    """An API key: operator (vendor scope) or bound to an organization user and their roles.
+
+    The secret is never stored: only HMAC-SHA256(server secret, secret). `key_id` is the public
+    part that finds the row; the whole key is shown once, when it is made."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # operator, user
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
