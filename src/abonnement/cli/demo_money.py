@@ -52,9 +52,6 @@ def _show_invoices(demo: Demo, org: Org, folder: Path) -> list[InvoiceView]:
         )
         if demo.live:
             o.out().print(Text(render_text(view, demo.lang)), soft_wrap=True)
-            o.out().print(
-                Text(_("Saved {number} as {path}.", number=view.number, path=path), style="dim")
-            )
     balance = demo.app.read(demo.app.operator, invoices.balance, org.id)
     demo.note(
         _("Read the balance"),
