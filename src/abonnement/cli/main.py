@@ -21,6 +21,8 @@ from typer.core import TyperGroup
 
 from abonnement import i18n
 from abonnement.cli import (
+    api_commands,
+    bill_commands,
     catalog_commands,
     demo,
     invoice_commands,
@@ -237,3 +239,11 @@ app.add_typer(invoice_commands.app, name="invoice")
 app.command("demo", help=N_("Play the seed scenarios in a demo catalog and organizations."))(
     demo.command
 )
+app.command("serve", help=N_("Serve the REST API (/v1, /openapi.json, /docs) with uvicorn."))(
+    api_commands.serve
+)
+app.add_typer(api_commands.apikey, name="apikey")
+app.command("bill", help=N_("The billing run: renewals, trials, expiry, dunning, refunds."))(
+    bill_commands.bill
+)
+app.add_typer(bill_commands.clock, name="clock")

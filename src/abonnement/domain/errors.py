@@ -72,6 +72,8 @@ class Code(StrEnum):
     PRODUCT_KEY_UNKNOWN = "product_key_unknown"
     PRODUCT_KEY_ALREADY_REDEEMED = "product_key_already_redeemed"
     PRODUCT_KEY_MIXED_OFFERS = "product_key_mixed_offers"
+    # access
+    UNAUTHENTICATED = "unauthenticated"
 
 
 class Kind(StrEnum):
@@ -80,6 +82,7 @@ class Kind(StrEnum):
     FORBIDDEN = "forbidden"
     REFUSED = "refused"
     CONFLICT = "conflict"
+    UNAUTHENTICATED = "unauthenticated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ _STATUS = {
     Kind.FORBIDDEN: 403,
     Kind.REFUSED: 409,
     Kind.CONFLICT: 409,
+    Kind.UNAUTHENTICATED: 401,
 }
 
 SPECS: Mapping[Code, Spec] = {
@@ -287,6 +291,14 @@ SPECS: Mapping[Code, Spec] = {
     Code.PRODUCT_KEY_MIXED_OFFERS: Spec(
         Kind.INVALID, N_("Product keys redeemed together must be for the same product.")
     ),
+    Code.UNAUTHENTICATED: Spec(
+        Kind.UNAUTHENTICATED,
+        N_("The request has no valid API key."),
+        N_(
+            "Send the header “Authorization: Bearer” followed by a key that has not been "
+            "revoked, copied in full."
+        ),
+    ),
 }
 
 
@@ -350,12 +362,17 @@ class ConflictError(AbonnementError):
     kind = Kind.CONFLICT
 
 
+class UnauthenticatedError(AbonnementError):
+    kind = Kind.UNAUTHENTICATED
+
+
 _CLASSES: Mapping[Kind, type[AbonnementError]] = {
     Kind.INVALID: InvalidInputError,
     Kind.NOT_FOUND: NotFoundError,
     Kind.FORBIDDEN: PermissionDeniedError,
     Kind.REFUSED: RefusedError,
     Kind.CONFLICT: ConflictError,
+    Kind.UNAUTHENTICATED: UnauthenticatedError,
 }
 
 

@@ -8,7 +8,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from abonnement.clock import Clock, local_date
+from sqlalchemy import select
+
+from abonnement.clock import Clock, FixedClock, local_date
 from abonnement.domain import catalog as dc
 from abonnement.domain.errors import Code, Refusal, error, from_refusal
 from abonnement.domain.money import Money
@@ -49,12 +51,33 @@ class Context:
     actor: Actor
     #: A preview: the same code runs, nothing is charged or refunded, and the caller rolls back.
     dry_run: bool = False
+    # -- test clocks (services/clocks.py) --------------------------------------------------------
+    #: Once a use case has loaded its organization (organization(), subscription(), user()), now()
+    #: and today() read that organization's test clock, if one is attached. `clock_pinned` skips
+    #: the lookup: the billing run brings the clock of the day it is doing.
+    clock_pinned: bool = False
+    _organization_id: int | None = field(default=None, init=False, repr=False)
+    _test_clocks: dict[int, Clock | None] = field(default_factory=dict, init=False, repr=False)
+
+    def _clock_of(self, organization_id: int | None) -> Clock:
+        if self.clock_pinned or organization_id is None:
+            return self.clock
+        if organization_id not in self._test_clocks:
+            at = self.uow.session.scalar(
+                select(m.TestClock.now).where(m.TestClock.organization_id == organization_id)
+            )
+            self._test_clocks[organization_id] = FixedClock(at) if at is not None else None
+        return self._test_clocks[organization_id] or self.clock
+
+    def _loaded(self, organization_id: int) -> None:
+        if self._organization_id is None:
+            self._organization_id = organization_id
 
     def now(self) -> datetime:
-        return self.clock.now()
+        return self._clock_of(self._organization_id).now()
 
     def today(self, organization: m.Organization) -> date:
-        return local_date(self.clock.now(), organization.time_zone)
+        return local_date(self._clock_of(organization.id).now(), organization.time_zone)
 
     # authorization ------------------------------------------------------------------------
     def require_operator(self, action: str) -> None:
@@ -79,18 +102,21 @@ class Context:
         org = self.uow.organizations.get(organization_id)
         if org is None or not self.visible(org.id):
             raise error(Code.NOT_FOUND, entity="organization", id=organization_id)
+        self._loaded(org.id)
         return org
 
     def subscription(self, subscription_id: int, *, lock: bool = False) -> m.Subscription:
         sub = self.uow.subscriptions.get(subscription_id, lock=lock)
         if sub is None or not self.visible(sub.organization_id):
             raise error(Code.NOT_FOUND, entity="subscription", id=subscription_id)
+        self._loaded(sub.organization_id)
         return sub
 
     def user(self, user_id: int) -> m.User:
         user = self.uow.users.get(user_id)
         if user is None or not self.visible(user.organization_id):
             raise error(Code.NOT_FOUND, entity="user", id=user_id)
+        self._loaded(user.organization_id)
         return user
 
     def offer(self, code: str) -> m.Offer:

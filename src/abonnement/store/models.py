@@ -219,6 +219,8 @@ class Subscription(Base):
     pending_quantity: Mapped[int | None] = mapped_column(Integer)
     pending_effective: Mapped[date | None] = mapped_column(Date)
     trial_extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the running credit check started (R5: done two business days later).
+    credit_check_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     partner_name: Mapped[str | None] = mapped_column(String(200))
     agreement_number: Mapped[str | None] = mapped_column(String(64))
     switched_to_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
@@ -430,3 +432,76 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Time: test clocks, the billing run, dunning, grace, events ---------------------------------------
+class TestClock(Base):
+    """A clock an operator attaches to one organization and moves forward (like Stripe's test
+    clocks): while attached, every use case for the organization reads its time."""
+
+    __tablename__ = "test_clocks"
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    now: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BillingCursor(Base):
+    """The last day the billing run has done for an organization; moved in the same
+    transaction as that day's work, so a day is done exactly once."""
+
+    __tablename__ = "billing_cursors"
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    processed_through: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DunningCase(Base):
+    """A declined renewal charge and its retries (+1, +3, +7, +14, +30 days)."""
+
+    __tablename__ = "dunning_cases"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), unique=True)
+    declined_on: Mapped[date] = mapped_column(Date)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, recovered, failed
+    closed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class LicenseGrace(Base):
+    """More licenses assigned than a subscription has (after a reduction at renewal): 90 days
+    in which nobody loses access; at the end, reported if still unresolved."""
+
+    __tablename__ = "license_graces"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    started_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)
+    assigned: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, resolved, ended
+    closed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Event(Base):
+    """Something that happened to an organization's subscriptions, invoices or payments, written
+    in the transaction that made it happen: the outbox webhooks will be sent from. `key` makes a
+    repeated step fail loudly instead of telling the world twice."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -25,6 +25,7 @@ from abonnement.domain.errors import (
     PermissionDeniedError,
     Refusal,
     RefusedError,
+    UnauthenticatedError,
     error,
     from_refusal,
 )
@@ -78,6 +79,7 @@ CONTEXT: dict[Code, dict[str, object]] = {
     Code.PRODUCT_KEY_UNKNOWN: {"key": "BCDFG-HJKMN-PQRTV-WXY23-46789"},
     Code.PRODUCT_KEY_ALREADY_REDEEMED: {"key": "BCDFG-HJKMN-PQRTV-WXY23-46789"},
     Code.PRODUCT_KEY_MIXED_OFFERS: {},
+    Code.UNAUTHENTICATED: {},
 }
 
 STATUS_BY_KIND = {
@@ -86,6 +88,7 @@ STATUS_BY_KIND = {
     Kind.FORBIDDEN: 403,
     Kind.REFUSED: 409,
     Kind.CONFLICT: 409,
+    Kind.UNAUTHENTICATED: 401,
 }
 CLASS_BY_KIND: dict[Kind, type[AbonnementError]] = {
     Kind.INVALID: InvalidInputError,
@@ -93,6 +96,7 @@ CLASS_BY_KIND: dict[Kind, type[AbonnementError]] = {
     Kind.FORBIDDEN: PermissionDeniedError,
     Kind.REFUSED: RefusedError,
     Kind.CONFLICT: ConflictError,
+    Kind.UNAUTHENTICATED: UnauthenticatedError,
 }
 
 
@@ -284,6 +288,7 @@ def test_error_for_a_code_has_the_class_and_http_status_of_its_kind(code: Code) 
         (Code.OVER_ONLINE_CANCEL_LIMIT, 409),
         (Code.CONCURRENT_CHANGE, 409),
         (Code.EMAIL_TAKEN, 409),
+        (Code.UNAUTHENTICATED, 401),
     ],
 )
 def test_http_status_examples(code: Code, status: int) -> None:

@@ -1,0 +1,127 @@
+"""The ASGI application: `create_app()` for uvicorn (`abonnement serve` runs it), tests and any
+other ASGI server::
+
+    uvicorn --factory abonnement.api.app:create_app
+
+It holds one `Abonnement` (one database engine and clock) for its life, and the server secret
+API keys are checked with. Every /v1 request authenticates its key and runs one use case in
+its own transaction.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
+
+from abonnement.api import errors
+from abonnement.api.auth import ApiState
+from abonnement.api.limits import BodySizeLimit
+from abonnement.api.routers import (
+    activity,
+    apikeys,
+    billing,
+    catalog,
+    licenses,
+    organizations,
+    subscriptions,
+)
+from abonnement.app import Abonnement
+from abonnement.clock import Clock
+from abonnement.config import Settings
+from abonnement.services.apikeys import server_secret
+
+DESCRIPTION = """\
+Sell per-seat subscriptions to organizations: catalog, organizations and their admins,
+subscriptions, license assignments, product keys, invoices and payments.
+
+Authenticate with `Authorization: Bearer <key>`. Operator keys (`abo_op_…`) act as the vendor;
+organization keys (`abo_org_…`) act as one user, with the admin roles that user holds.
+
+Errors are `application/problem+json` (RFC 9457) with a stable `code`, and a `detail` and
+`remedy` in the language of `Accept-Language` (en, nb, nl, da).
+"""
+
+ROUTERS = (catalog, organizations, subscriptions, licenses, billing, activity, apikeys)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("abonnement")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return "0"
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, with error responses only as application/problem+json."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=app.openapi_version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status.startswith(("4", "5")) and errors.MEDIA_TYPE in content:
+                        content.pop("application/json", None)
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+def route_table(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves, through included routers too (the tenant-isolation
+    and role matrices are generated from it)."""
+    return {
+        (method, context.path)
+        for context in iter_route_contexts(app.routes)
+        if context.path is not None
+        for method in context.methods or ()
+    }
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """The API over the database the settings name (default: the ABONNEMENT_* environment).
+    Raises `InsecureSecretError` in production without a real ABONNEMENT_SECRET_KEY."""
+    settings = settings or Settings()
+    pepper = server_secret(settings)
+    engine = Abonnement(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            engine.close()
+
+    app = FastAPI(
+        title="abonnement",
+        version=_version(),
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.state.api = ApiState(engine, pepper)
+    errors.install(app)
+    v1 = APIRouter(prefix="/v1")
+    for module in ROUTERS:
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
