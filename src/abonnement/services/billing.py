@@ -361,7 +361,19 @@ def _charge(
         return payment
     processor = get_processor(method.processor or "sandbox")
     reference = invoice.number if invoice else "balance"
-    key = f"{account.id}:{reference}:{purpose.value}:{amount.minor}:{method.id}"
+    # Each attempt gets its own key: a retry (dunning) must reach the processor again, while a
+    # repeat of the same attempt (a crash and rerun) stays one charge.
+    attempt = ctx.uow.session.scalar(
+        select(func.count())
+        .select_from(m.Payment)
+        .where(
+            m.Payment.billing_account_id == account.id,
+            m.Payment.kind == "charge",
+            m.Payment.purpose == purpose.value,
+            m.Payment.invoice_id == invoice.id if invoice else m.Payment.invoice_id.is_(None),
+        )
+    )
+    key = f"{account.id}:{reference}:{purpose.value}:{amount.minor}:{method.id}:{attempt}"
     result = processor.charge(
         PaymentRequest(
             amount=amount,

@@ -145,6 +145,7 @@ def buy(
                 raise error(Code.PAYMENT_METHOD_REQUIRED)
             # Paying by invoice starts a credit check, which completes within two business days.
             sub.credit_check_pending = methods[0].kind == "invoice"
+            sub.credit_check_started_at = ctx.now() if sub.credit_check_pending else None
     ctx.uow.subscriptions.add(sub)
     ctx.uow.subscriptions.flush()
     ctx.audit(
@@ -288,6 +289,7 @@ def complete_credit_check(ctx: Context, subscription_id: int) -> SubscriptionVie
         return view(ctx, sub)
     before = snapshot(sub)
     sub.credit_check_pending = False
+    sub.credit_check_started_at = None
     record_change(ctx, "subscription.credit_check.complete", sub, before)
     return view(ctx, sub)
 
@@ -297,6 +299,7 @@ def start_credit_check(ctx: Context, subscription_id: int) -> SubscriptionView:
     sub = ctx.subscription(subscription_id, lock=True)
     before = snapshot(sub)
     sub.credit_check_pending = True
+    sub.credit_check_started_at = ctx.now()
     record_change(ctx, "subscription.credit_check.start", sub, before)
     return view(ctx, sub)
 
