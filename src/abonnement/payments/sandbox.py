@@ -71,17 +71,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final, Protocol
 
-from stdnum import iban as stdnum_iban
-from stdnum import luhn
-from stdnum.exceptions import (
-    InvalidChecksum,
-    InvalidComponent,
-    InvalidFormat,
-    InvalidLength,
-    ValidationError,
-)
-
 from abonnement.domain.money import Money
+from abonnement.payments import validation as check
 from abonnement.payments.base import (
     INVOICE_TOKEN,
     CaptureExceedsAuthorizedError,
@@ -102,6 +93,9 @@ from abonnement.payments.base import (
     TokenizedMethod,
     UnknownPaymentError,
     require_positive,
+)
+from abonnement.payments.validation import (
+    BRAND_NAMES,
 )
 
 # test data ----------------------------------------------------------------------------------
@@ -178,18 +172,7 @@ TEST_IBANS: Final[Mapping[str, SandboxBankAccount]] = MappingProxyType(
 )
 """The special test IBANs (compact form). Any other valid IBAN settles."""
 
-MAX_HOLDER_LENGTH: Final = 70  # SEPA's limit for a debtor name
-MAX_EXPIRY_YEARS: Final = 20  # how far ahead an expiry date may lie
-
-_BRANDS: Final[tuple[tuple[str, str], ...]] = (
-    ("visa", "Visa"),
-    ("mastercard", "Mastercard"),
-    ("amex", "American Express"),
-    ("discover", "Discover"),
-)
-_BRAND_NAMES: Final = dict(_BRANDS)
 _TOKEN_RE: Final = re.compile(r"sbx_(card|bank)_([a-z]{2,3})_([0-9a-f]{16})")
-_DIGITS_RE: Final = re.compile(r"[0-9]+")
 _PAYMENT_REF_RE: Final = re.compile(r"sbx_(ch|au)_[0-9a-f]{24}")
 
 # references ---------------------------------------------------------------------------------
@@ -373,99 +356,6 @@ class InMemorySandboxLedger:
             return list(self._payments.values())
 
 
-# input validation ----------------------------------------------------------------------------
-
-
-def _card_brand(digits: str) -> str | None:
-    if digits.startswith("4"):
-        return "visa"
-    two, four = int(digits[:2]), int(digits[:4])
-    if 51 <= two <= 55 or 2221 <= four <= 2720:
-        return "mastercard"
-    if two in (34, 37):
-        return "amex"
-    if digits.startswith(("6011", "65")) or 644 <= int(digits[:3]) <= 649:
-        return "discover"
-    return None
-
-
-def _card_number(number: str) -> str:
-    if not isinstance(number, str):
-        raise PaymentInputError(PaymentField.NUMBER, InputProblem.INVALID_FORMAT)
-    digits = number.replace(" ", "").replace("-", "")
-    if not digits:
-        raise PaymentInputError(PaymentField.NUMBER, InputProblem.MISSING)
-    if _DIGITS_RE.fullmatch(digits) is None:
-        raise PaymentInputError(PaymentField.NUMBER, InputProblem.NOT_DIGITS)
-    if not 12 <= len(digits) <= 19:
-        raise PaymentInputError(PaymentField.NUMBER, InputProblem.WRONG_LENGTH)
-    if not luhn.is_valid(digits):
-        raise PaymentInputError(PaymentField.NUMBER, InputProblem.CHECKSUM)
-    return digits
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _expiry(exp_month: int, exp_year: int, today: date) -> tuple[int, int]:
-    if not _is_int(exp_month) or not 1 <= exp_month <= 12:
-        raise PaymentInputError(PaymentField.EXP_MONTH, InputProblem.OUT_OF_RANGE)
-    if not _is_int(exp_year) or exp_year < 0:
-        raise PaymentInputError(PaymentField.EXP_YEAR, InputProblem.OUT_OF_RANGE)
-    year = 2000 + exp_year if exp_year < 100 else exp_year
-    if year < today.year:
-        raise PaymentInputError(PaymentField.EXP_YEAR, InputProblem.EXPIRED)
-    if year == today.year and exp_month < today.month:
-        raise PaymentInputError(PaymentField.EXP_MONTH, InputProblem.EXPIRED)
-    if year > today.year + MAX_EXPIRY_YEARS:
-        raise PaymentInputError(PaymentField.EXP_YEAR, InputProblem.OUT_OF_RANGE)
-    return exp_month, year
-
-
-def _cvc(cvc: str) -> None:
-    if not isinstance(cvc, str):
-        raise PaymentInputError(PaymentField.CVC, InputProblem.INVALID_FORMAT)
-    if not cvc:
-        raise PaymentInputError(PaymentField.CVC, InputProblem.MISSING)
-    if _DIGITS_RE.fullmatch(cvc) is None:
-        raise PaymentInputError(PaymentField.CVC, InputProblem.NOT_DIGITS)
-    if not 3 <= len(cvc) <= 4:
-        raise PaymentInputError(PaymentField.CVC, InputProblem.WRONG_LENGTH)
-
-
-_IBAN_PROBLEMS: Final[tuple[tuple[type[ValidationError], InputProblem], ...]] = (
-    (InvalidChecksum, InputProblem.CHECKSUM),
-    (InvalidLength, InputProblem.WRONG_LENGTH),
-    (InvalidFormat, InputProblem.INVALID_FORMAT),
-    (InvalidComponent, InputProblem.INVALID_FORMAT),
-)
-
-
-def _iban(value: str) -> str:
-    if not isinstance(value, str):
-        raise PaymentInputError(PaymentField.IBAN, InputProblem.INVALID_FORMAT)
-    compact = stdnum_iban.compact(value)
-    if not compact:
-        raise PaymentInputError(PaymentField.IBAN, InputProblem.MISSING)
-    try:
-        return stdnum_iban.validate(compact)
-    except ValidationError as exc:
-        for kind, problem in _IBAN_PROBLEMS:
-            if isinstance(exc, kind):
-                raise PaymentInputError(PaymentField.IBAN, problem) from None
-        raise PaymentInputError(PaymentField.IBAN, InputProblem.INVALID_FORMAT) from None
-
-
-def _holder(value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise PaymentInputError(PaymentField.HOLDER, InputProblem.MISSING)
-    holder = " ".join(value.split())
-    if len(holder) > MAX_HOLDER_LENGTH:
-        raise PaymentInputError(PaymentField.HOLDER, InputProblem.TOO_LONG)
-    return holder
-
-
 def _key(idempotency_key: str) -> str:
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
         raise PaymentInputError(PaymentField.IDEMPOTENCY_KEY, InputProblem.MISSING)
@@ -497,14 +387,14 @@ class SandboxProcessor:
     def tokenize_card(
         self, number: str, exp_month: int, exp_year: int, cvc: str, *, today: date
     ) -> TokenizedMethod:
-        digits = _card_number(number)
-        month, year = _expiry(exp_month, exp_year, today)
-        _cvc(cvc)
+        digits = check.card_number(number)
+        month, year = check.expiry(exp_month, exp_year, today)
+        check.cvc(cvc)
         special = TEST_CARDS.get(digits)
         behaviour = special.behaviour if special is not None else CardBehaviour.SUCCEEDS
-        brand = _card_brand(digits)
+        brand = check.card_brand(digits)
         last4 = digits[-4:]
-        display = _BRAND_NAMES[brand] if brand is not None else "Card"
+        display = BRAND_NAMES[brand] if brand is not None else "Card"
         return TokenizedMethod(
             kind=PaymentMethodKind.CARD,
             token=f"sbx_card_{behaviour.value}_{_nonce()}",
@@ -517,8 +407,8 @@ class SandboxProcessor:
         )
 
     def tokenize_bank_account(self, iban: str, holder: str) -> TokenizedMethod:
-        compact = _iban(iban)
-        _holder(holder)
+        compact = check.iban(iban)
+        check.holder(holder)
         special = TEST_IBANS.get(compact)
         behaviour = special.behaviour if special is not None else BankBehaviour.SETTLES
         last4 = compact[-4:]
