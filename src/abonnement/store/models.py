@@ -505,3 +505,12 @@ class Event(Base):
     key: Mapped[str] = mapped_column(String(160), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- Idempotency keys and rate limits (migration 0005) ---
+
+
+# --- Webhooks: endpoints and deliveries (migration 0006) ---
+
+
+# --- Admin center: passwords, sessions, sign-in attempts (migration 0007) ---
