@@ -32,6 +32,24 @@ class Settings(BaseSettings):
     secret_key_file: Path = DEFAULT_DATA_DIR / "secret_key"
     #: The largest request body the API reads, in bytes; larger ones are answered with 413.
     max_request_bytes: int = 1_048_576
+    # -- the REST API: idempotency keys and rate limits --
+    #: How long an Idempotency-Key and the answer it stands for are kept, in hours.
+    idempotency_key_hours: int = 24
+    #: A request that has held its idempotency key this many seconds without answering is taken
+    #: as crashed: a retry with the key runs again. Keep it above the slowest request.
+    idempotency_lease_seconds: int = 120
+    #: Requests per second each API key may send on average, and how many at once above that
+    #: (a token bucket). 0 turns rate limits off.
+    rate_limit_per_second: int = 100
+    rate_limit_burst: int = 200
+    #: The same for requests without a valid API key, counted per client address.
+    rate_limit_anonymous_per_second: int = 20
+    rate_limit_anonymous_burst: int = 100
+    #: Redis that several servers share rate limits through, e.g. redis://127.0.0.1:6379/0.
+    #: Unset: each process counts for itself.
+    redis_url: str | None = None
+    #: Prefix of the keys written to Redis.
+    redis_prefix: str = "abonnement"
 
     @field_validator("database_url")
     @classmethod

@@ -74,6 +74,11 @@ class Code(StrEnum):
     PRODUCT_KEY_MIXED_OFFERS = "product_key_mixed_offers"
     # access
     UNAUTHENTICATED = "unauthenticated"
+    # the REST API: idempotency keys and rate limits
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    RATE_LIMITED = "rate_limited"
 
 
 class Kind(StrEnum):
@@ -83,6 +88,8 @@ class Kind(StrEnum):
     REFUSED = "refused"
     CONFLICT = "conflict"
     UNAUTHENTICATED = "unauthenticated"
+    BAD_REQUEST = "bad_request"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,8 @@ _STATUS = {
     Kind.REFUSED: 409,
     Kind.CONFLICT: 409,
     Kind.UNAUTHENTICATED: 401,
+    Kind.BAD_REQUEST: 400,
+    Kind.TOO_MANY_REQUESTS: 429,
 }
 
 SPECS: Mapping[Code, Spec] = {
@@ -291,6 +300,29 @@ SPECS: Mapping[Code, Spec] = {
     Code.PRODUCT_KEY_MIXED_OFFERS: Spec(
         Kind.INVALID, N_("Product keys redeemed together must be for the same product.")
     ),
+    Code.IDEMPOTENCY_KEY_INVALID: Spec(
+        Kind.BAD_REQUEST,
+        N_("The {header} header must hold 1 to {maximum} printable ASCII characters."),
+        N_("Send a new unique value, such as a UUID, for each operation."),
+    ),
+    Code.IDEMPOTENCY_KEY_REUSED: Spec(
+        Kind.INVALID,
+        N_("The idempotency key {key} was already used for another request ({method} {path})."),
+        N_(
+            "Use a new key for each operation; send a key again only to retry the very same "
+            "request."
+        ),
+    ),
+    Code.IDEMPOTENCY_KEY_IN_USE: Spec(
+        Kind.CONFLICT,
+        N_("A request with the idempotency key {key} is still being processed."),
+        N_("Retry in a moment: the retry gets the first request's answer."),
+    ),
+    Code.RATE_LIMITED: Spec(
+        Kind.TOO_MANY_REQUESTS,
+        N_("Too many requests in a short time: at most {limit} per second are accepted."),
+        N_("Wait {retry_after} seconds, then try again, and send requests more slowly."),
+    ),
     Code.UNAUTHENTICATED: Spec(
         Kind.UNAUTHENTICATED,
         N_("The request has no valid API key."),
@@ -366,6 +398,14 @@ class UnauthenticatedError(AbonnementError):
     kind = Kind.UNAUTHENTICATED
 
 
+class BadRequestError(AbonnementError):
+    kind = Kind.BAD_REQUEST
+
+
+class TooManyRequestsError(AbonnementError):
+    kind = Kind.TOO_MANY_REQUESTS
+
+
 _CLASSES: Mapping[Kind, type[AbonnementError]] = {
     Kind.INVALID: InvalidInputError,
     Kind.NOT_FOUND: NotFoundError,
@@ -373,6 +413,8 @@ _CLASSES: Mapping[Kind, type[AbonnementError]] = {
     Kind.REFUSED: RefusedError,
     Kind.CONFLICT: ConflictError,
     Kind.UNAUTHENTICATED: UnauthenticatedError,
+    Kind.BAD_REQUEST: BadRequestError,
+    Kind.TOO_MANY_REQUESTS: TooManyRequestsError,
 }
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -508,6 +509,28 @@ class Event(Base):
 
 
 # --- Idempotency keys and rate limits (migration 0005) ---
+class IdempotencyKey(Base):
+    """An Idempotency-Key an API key sent with a request that changes something, and the answer
+    it got. The row is inserted (`in_progress`) in its own transaction before the use case runs,
+    so the unique (scope, key) lets one request at a time hold it, across processes and
+    machines; once answered it is `done` and the answer is replayed byte for byte."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))  # the key id of the API key that sent it
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of method, path and body
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(16))  # in_progress, done
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 # --- Webhooks: endpoints and deliveries (migration 0006) ---
