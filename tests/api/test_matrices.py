@@ -207,6 +207,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/v1/invoices/{number}"): tenant(READ_INVOICES),
     ("GET", "/v1/organizations/{organization_id}/payments"): tenant(READ_INVOICES),
     ("GET", "/v1/organizations/{organization_id}/balance"): tenant(READ_INVOICES),
+    ("GET", "/v1/organizations/{organization_id}/ledger"): tenant(READ_INVOICES),
     ("POST", "/v1/organizations/{organization_id}/statements"): tenant(NONE, lambda s: {}),
     # audit and callbacks
     ("GET", "/v1/organizations/{organization_id}/audit"): tenant(READ_SUBS),

@@ -384,6 +384,15 @@ def test_invoices_payments_balance_and_statements(
     payments = walk(admin, f"/v1/organizations/{org}/payments", 3)
     assert len(payments) == 4 and {p["status"] for p in payments} == {"succeeded"}
     assert admin.ok("GET", f"/v1/organizations/{org}/balance")["receivable"] == 0
+    ledger = walk(admin, f"/v1/organizations/{org}/ledger", 10)
+    by_transaction: dict[str, int] = {}
+    for entry in ledger:
+        by_transaction[entry["transaction"]] = (
+            by_transaction.get(entry["transaction"], 0) + entry["amount"]
+        )
+    assert len(by_transaction) == 8  # four invoices and their four payments
+    assert set(by_transaction.values()) == {0}  # every transaction balances
+    assert {e["kind"] for e in ledger} == {"invoice", "payment"}
 
     pdf = admin.get(
         f"/v1/invoices/{issued[0]['number']}",

@@ -17,6 +17,7 @@ from abonnement.services.schemas import (
     BalanceView,
     BillingAccountView,
     InvoiceView,
+    LedgerEntryView,
     PaymentView,
     View,
 )
@@ -51,6 +52,19 @@ def list_payments(ctx: Context, organization_id: int) -> list[PaymentView]:
         select(m.Payment).where(m.Payment.billing_account_id == account.id).order_by(m.Payment.id)
     )
     return [PaymentView.of(row) for row in rows]
+
+
+def list_ledger(ctx: Context, organization_id: int) -> list[LedgerEntryView]:
+    """Every posting of the organization's billing account, oldest first (append-only)."""
+    org = ctx.organization(organization_id)
+    ctx.authorize(org.id, Action.READ_INVOICES)
+    account = billing.open_account(ctx, org)
+    rows = ctx.uow.session.scalars(
+        select(m.LedgerEntry)
+        .where(m.LedgerEntry.billing_account_id == account.id)
+        .order_by(m.LedgerEntry.id)
+    )
+    return [LedgerEntryView.of(row) for row in rows]
 
 
 def balance(ctx: Context, organization_id: int) -> BalanceView:

@@ -429,6 +429,35 @@ class PaymentView(View):
         )
 
 
+class LedgerEntryView(View):
+    """One posting of the organization's ledger: debit > 0, credit < 0. The postings of one
+    transaction always add up to zero."""
+
+    id: int
+    transaction: str
+    kind: str  # invoice, payment, refund
+    account: str  # receivable, revenue, tax, cash, ...
+    amount: int
+    currency: str
+    invoice_id: int | None
+    payment_id: int | None
+    at: datetime
+
+    @classmethod
+    def of(cls, entry: m.LedgerEntry) -> LedgerEntryView:
+        return cls(
+            id=entry.id,
+            transaction=entry.transaction,
+            kind=entry.kind,
+            account=entry.account,
+            amount=entry.amount_minor,
+            currency=entry.currency,
+            invoice_id=entry.invoice_id,
+            payment_id=entry.payment_id,
+            at=entry.at,
+        )
+
+
 class BalanceView(View):
     """The organization's balance from its ledger: owed > 0, credit < 0, per account."""
 

@@ -21,6 +21,7 @@ from abonnement.services.schemas import (
     BalanceView,
     BillingAccountView,
     InvoiceView,
+    LedgerEntryView,
     PaymentMethodView,
     PaymentView,
 )
@@ -154,6 +155,16 @@ def list_payments(
     organization_id: OrganizationId, caller: CallerDep, page: PageDep
 ) -> Page[PaymentView]:
     return paginate(caller.read(invoices.list_payments, organization_id), page)
+
+
+@router.get(
+    "/organizations/{organization_id}/ledger",
+    summary="The ledger: every posting of the organization's billing account, oldest first",
+)
+def list_ledger(
+    organization_id: OrganizationId, caller: CallerDep, page: PageDep
+) -> Page[LedgerEntryView]:
+    return paginate(caller.read(invoices.list_ledger, organization_id), page)
 
 
 @router.get(
