@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     secret_key_file: Path = DEFAULT_DATA_DIR / "secret_key"
     #: The largest request body the API reads, in bytes; larger ones are answered with 413.
     max_request_bytes: int = 1_048_576
+    # -- the admin center (/admin) --
+    #: A signed-in session ends after this many hours, however active.
+    session_hours: int = 12
+    #: ... or after this many minutes without a request.
+    session_idle_minutes: int = 120
+    #: Failed sign-ins in a row that lock an account, and for how many minutes.
+    sign_in_max_failures: int = 5
+    sign_in_lockout_minutes: int = 15
+    #: Send the session cookie only over HTTPS. Unset: on in production, off in development
+    #: (where the admin center is usually opened over plain http://127.0.0.1).
+    cookie_secure: bool | None = None
     # -- the REST API: idempotency keys and rate limits --
     #: How long an Idempotency-Key and the answer it stands for are kept, in hours.
     idempotency_key_hours: int = 24

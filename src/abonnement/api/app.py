@@ -35,6 +35,7 @@ from abonnement.app import Abonnement
 from abonnement.clock import Clock
 from abonnement.config import Settings
 from abonnement.services.apikeys import server_secret
+from abonnement.web import app as web
 
 DESCRIPTION = """\
 Sell per-seat subscriptions to organizations: catalog, organizations and their admins,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for module in ROUTERS:
         v1.include_router(module.router)
     app.include_router(v1)
+    web.mount(app, engine, settings, pepper)  # the admin center, under /admin
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

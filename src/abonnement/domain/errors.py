@@ -74,6 +74,11 @@ class Code(StrEnum):
     PRODUCT_KEY_MIXED_OFFERS = "product_key_mixed_offers"
     # access
     UNAUTHENTICATED = "unauthenticated"
+    # admin center sign-in
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGN_IN_LOCKED = "sign_in_locked"
+    PASSWORD_TOO_SHORT = "password_too_short"
+    FORM_EXPIRED = "form_expired"
     # the REST API: idempotency keys and rate limits
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
@@ -330,6 +335,26 @@ SPECS: Mapping[Code, Spec] = {
             "Send the header “Authorization: Bearer” followed by a key that has not been "
             "revoked, copied in full."
         ),
+    ),
+    Code.SIGN_IN_FAILED: Spec(
+        Kind.UNAUTHENTICATED,
+        N_("The email address or the password is not correct."),
+        N_("Check both and try again. If you have no password yet, ask a global administrator."),
+    ),
+    Code.SIGN_IN_LOCKED: Spec(
+        Kind.REFUSED,
+        N_("Too many failed sign-ins: the account is locked for {minutes} more minutes."),
+        N_("Wait and try again, or ask a global administrator to set a new password."),
+    ),
+    Code.PASSWORD_TOO_SHORT: Spec(
+        Kind.INVALID,
+        N_("The password must have at least {minimum} characters."),
+        N_("Choose a longer password, e.g. a few words that belong together only for you."),
+    ),
+    Code.FORM_EXPIRED: Spec(
+        Kind.FORBIDDEN,
+        N_("The form has expired or did not come from this page, so nothing was changed."),
+        N_("Reload the page and try again."),
     ),
 }
 

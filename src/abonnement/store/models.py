@@ -537,3 +537,39 @@ class IdempotencyKey(Base):
 
 
 # --- Admin center: passwords, sessions, sign-in attempts (migration 0007) ---
+class SignInAccount(Base):
+    """Who may sign in to the admin center with a password: an organization user (`user_id`),
+    or the vendor's operator (`login`). Only an argon2 hash is kept. Failed attempts count per
+    account; too many lock it until `locked_until`."""
+
+    __tablename__ = "sign_in_accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # user, operator
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    login: Mapped[str | None] = mapped_column(String(254), unique=True)  # operators only
+    password_hash: Mapped[str] = mapped_column(String(255))
+    password_set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so
+    every server process finds the session and a copy of the table gives no one a way in."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("sign_in_accounts.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
