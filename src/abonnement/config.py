@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     #: Prefix of the keys written to Redis.
     redis_prefix: str = "abonnement"
 
+    # -- webhooks --
+    #: Run the webhook delivery worker inside `abonnement serve` (one per server, beside the
+    #: API). Off: run `abonnement webhooks deliver` as a process of its own.
+    webhooks_deliver: bool = False
+    #: Seconds a receiver has to answer one delivery.
+    webhook_timeout_seconds: float = 10.0
+    #: Seconds the worker waits between looks at the outbox when there was nothing to send.
+    webhook_poll_seconds: float = 1.0
+    #: Deliveries one worker sends at once.
+    webhook_concurrency: int = 4
+
     @field_validator("database_url")
     @classmethod
     def _psycopg3(cls, value: str) -> str:

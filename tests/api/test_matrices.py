@@ -25,6 +25,7 @@ from abonnement.services import (
     organizations,
     productkeys,
     subscriptions,
+    webhooks,
 )
 
 from .conftest import CARD, ROLES, Harness, Tenant, problem
@@ -38,6 +39,8 @@ TENANT_PARAMS = (
     "number",
     "payment_method_id",
     "key_id",
+    "endpoint_id",
+    "delivery_id",
 )
 
 
@@ -100,6 +103,21 @@ class Scene:
     def email(self) -> str:
         return f"new{next(self._n)}@contoso.example"
 
+    def webhook_endpoint(self) -> int:
+        return self.h.engine.run(
+            self.h.op,
+            webhooks.create_endpoint,
+            "https://hooks.contoso.example/in",
+            organization_id=self.a.id,
+        ).id
+
+    def webhook_delivery(self) -> int:
+        endpoint = self.webhook_endpoint()
+        self.licensed_person()  # an event of organization A: license.assigned
+        self.h.engine.run(self.h.op, webhooks.fan_out)
+        page, _ = self.h.engine.read(self.h.op, webhooks.list_deliveries, endpoint)
+        return page[0].id
+
 
 Body = Callable[[Scene], Any] | None
 Scope = Literal["tenant", "operator", "any", "self"]
@@ -124,6 +142,7 @@ def operator(body: Body = None, **fresh: str) -> Probe:
 READ_SUBS = may(Action.READ_SUBSCRIPTIONS)
 READ_INVOICES = may(Action.READ_INVOICES)
 PURCHASES = may(Action.MANAGE_PURCHASES)
+WEBHOOKS = may(Action.MANAGE_ADMIN_ROLES)  # global admins, for their organization's endpoints
 
 PROBES: dict[tuple[str, str], Probe] = {
     # catalog
@@ -222,6 +241,39 @@ PROBES: dict[tuple[str, str], Probe] = {
     ),
     ("GET", "/v1/api-keys"): Probe("self", may(Action.MANAGE_ADMIN_ROLES)),
     ("DELETE", "/v1/api-keys/{key_id}"): tenant(may(Action.MANAGE_ADMIN_ROLES), key_id="fresh_key"),
+    # events and test clocks
+    ("GET", "/v1/events"): operator(),
+    ("GET", "/v1/organizations/{organization_id}/events"): tenant(READ_SUBS),
+    # (sorted, the role matrix reads the clock, detaches none, attaches one, then advances it)
+    ("GET", "/v1/organizations/{organization_id}/test-clock"): tenant(NONE),
+    ("DELETE", "/v1/organizations/{organization_id}/test-clock"): tenant(NONE),
+    ("POST", "/v1/organizations/{organization_id}/test-clock"): tenant(NONE, lambda s: {}),
+    ("POST", "/v1/organizations/{organization_id}/test-clock/advance"): tenant(
+        NONE, lambda s: {"days": 0}
+    ),
+    # webhooks: the operator's, and each organization's global admin's for their own
+    ("POST", "/v1/webhook-endpoints"): Probe(
+        "self", WEBHOOKS, lambda s: {"url": "https://hooks.contoso.example/new"}
+    ),
+    ("GET", "/v1/webhook-endpoints"): Probe("self", WEBHOOKS),
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}"): tenant(
+        WEBHOOKS, endpoint_id="webhook_endpoint"
+    ),
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): tenant(
+        WEBHOOKS, lambda s: {"enabled": False}, endpoint_id="webhook_endpoint"
+    ),
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): tenant(
+        WEBHOOKS, endpoint_id="webhook_endpoint"
+    ),
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate"): tenant(
+        WEBHOOKS, endpoint_id="webhook_endpoint"
+    ),
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): tenant(
+        WEBHOOKS, endpoint_id="webhook_endpoint"
+    ),
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/redeliver"): tenant(
+        WEBHOOKS, delivery_id="webhook_delivery"
+    ),
 }
 
 

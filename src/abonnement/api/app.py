@@ -27,9 +27,12 @@ from abonnement.api.routers import (
     apikeys,
     billing,
     catalog,
+    clocks,
+    events,
     licenses,
     organizations,
     subscriptions,
+    webhooks,
 )
 from abonnement.app import Abonnement
 from abonnement.clock import Clock
@@ -48,7 +51,18 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`, and a `de
 `remedy` in the language of `Accept-Language` (en, nb, nl, da).
 """
 
-ROUTERS = (catalog, organizations, subscriptions, licenses, billing, activity, apikeys)
+ROUTERS = (
+    catalog,
+    organizations,
+    subscriptions,
+    licenses,
+    billing,
+    activity,
+    apikeys,
+    events,
+    webhooks,
+    clocks,
+)
 
 
 def _version() -> str:

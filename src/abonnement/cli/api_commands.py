@@ -54,6 +54,11 @@ def serve(
     if session.database_url:
         # The worker processes read their settings from the environment.
         os.environ["ABONNEMENT_DATABASE_URL"] = session.database_url
+    if session.settings().webhooks_deliver:  # ABONNEMENT_WEBHOOKS_DELIVER=true
+        from abonnement.cli.webhook_commands import start_background
+
+        start_background(session.settings())
+        o.say(_("Delivering webhooks from this process too."))
     o.say(
         _(
             "Serving the API on http://{host}:{port} (reference: /docs).",

@@ -29,6 +29,7 @@ from abonnement.cli import (
     license_commands,
     org_commands,
     sub_commands,
+    webhook_commands,
 )
 from abonnement.cli import output as o
 from abonnement.cli.session import _, begin, current
@@ -247,3 +248,5 @@ app.command("bill", help=N_("The billing run: renewals, trials, expiry, dunning,
     bill_commands.bill
 )
 app.add_typer(bill_commands.clock, name="clock")
+app.add_typer(webhook_commands.webhook, name="webhook")
+app.add_typer(webhook_commands.worker, name="webhooks")

@@ -72,6 +72,9 @@ class Code(StrEnum):
     PRODUCT_KEY_UNKNOWN = "product_key_unknown"
     PRODUCT_KEY_ALREADY_REDEEMED = "product_key_already_redeemed"
     PRODUCT_KEY_MIXED_OFFERS = "product_key_mixed_offers"
+    # webhooks
+    WEBHOOK_URL_INVALID = "webhook_url_invalid"
+    WEBHOOK_EVENT_TYPE_UNKNOWN = "webhook_event_type_unknown"
     # access
     UNAUTHENTICATED = "unauthenticated"
     # admin center sign-in
@@ -304,6 +307,16 @@ SPECS: Mapping[Code, Spec] = {
     ),
     Code.PRODUCT_KEY_MIXED_OFFERS: Spec(
         Kind.INVALID, N_("Product keys redeemed together must be for the same product.")
+    ),
+    Code.WEBHOOK_URL_INVALID: Spec(
+        Kind.INVALID,
+        N_("{url} can't receive webhooks."),
+        N_("Give a full http:// or https:// address with a host name, without a user name."),
+    ),
+    Code.WEBHOOK_EVENT_TYPE_UNKNOWN: Spec(
+        Kind.INVALID,
+        N_("There is no event type {type}."),
+        N_("Use * for every event, a family such as subscription.*, or one of the event types."),
     ),
     Code.IDEMPOTENCY_KEY_INVALID: Spec(
         Kind.BAD_REQUEST,

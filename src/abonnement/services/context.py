@@ -16,6 +16,7 @@ from abonnement.domain.errors import Code, Refusal, error, from_refusal
 from abonnement.domain.money import Money
 from abonnement.domain.roles import Action, Role, allowed
 from abonnement.domain.subscriptions import SubscriptionFacts
+from abonnement.services import events
 from abonnement.store import models as m
 from abonnement.store.uow import UnitOfWork
 
@@ -136,20 +137,21 @@ class Context:
         before: Mapping[str, Any] | None = None,
         after: Mapping[str, Any] | None = None,
     ) -> None:
-        """Every change leaves a record: who, what, when, before and after."""
-        self.uow.audit.add(
-            m.AuditRecord(
-                organization_id=organization_id,
-                actor=self.actor.label,
-                actor_user_id=self.actor.user_id,
-                action=action,
-                entity=entity,
-                entity_id=str(entity_id),
-                before=dict(before) if before is not None else None,
-                after=dict(after) if after is not None else None,
-                at=self.now(),
-            )
+        """Every change leaves a record: who, what, when, before and after; and the changes a
+        webhook receiver cares about leave an event beside it (services/events.py)."""
+        record = m.AuditRecord(
+            organization_id=organization_id,
+            actor=self.actor.label,
+            actor_user_id=self.actor.user_id,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=dict(before) if before is not None else None,
+            after=dict(after) if after is not None else None,
+            at=self.now(),
         )
+        self.uow.audit.add(record)
+        events.for_audit(self, record)
 
 
 def record_change(ctx: Context, action: str, sub: m.Subscription, before: dict[str, Any]) -> None:

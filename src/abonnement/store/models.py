@@ -506,6 +506,8 @@ class Event(Base):
     key: Mapped[str] = mapped_column(String(160), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the webhook worker fanned the event out to the endpoints (migration 0006).
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 # --- Idempotency keys and rate limits (migration 0005) ---
@@ -534,6 +536,50 @@ class IdempotencyKey(Base):
 
 
 # --- Webhooks: endpoints and deliveries (migration 0006) ---
+class WebhookEndpoint(Base):
+    """A URL events are POSTed to, signed with the endpoint's secret (Standard Webhooks). The
+    vendor's endpoints (`organization_id` empty) hear every organization; an organization's
+    only its own. `event_types` is a list of types (`*` or `subscription.*` match several).
+    Events older than the endpoint (`after_event_id`) are never sent to it."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    #: After a rotation the old secret also signs, until it expires, so receivers can switch.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    after_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: pending until the receiver answers 2xx (succeeded) or the
+    retries run out (failed). `next_attempt_at` is also the lease of the worker sending it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("event_id", "endpoint_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # succeeded, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Attempts before the current round of retries (a manual redelivery starts a new round).
+    round_start: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # --- Admin center: passwords, sessions, sign-in attempts (migration 0007) ---
