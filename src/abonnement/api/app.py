@@ -19,9 +19,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import iter_route_contexts
 
-from abonnement.api import errors
+from abonnement.api import errors, idempotency, limits
 from abonnement.api.auth import ApiState
-from abonnement.api.limits import BodySizeLimit
+from abonnement.api.idempotency import IdempotencyKeys, IdempotencyStore
+from abonnement.api.limits import BodySizeLimit, KeyIdentities, RateLimiter, RateLimits
 from abonnement.api.routers import (
     activity,
     apikeys,
@@ -88,6 +89,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     content = response.get("content", {})
                     if status.startswith(("4", "5")) and errors.MEDIA_TYPE in content:
                         content.pop("application/json", None)
+        idempotency.document(document)
+        limits.document(document)
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -109,12 +112,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings()
     pepper = server_secret(settings)
     engine = Abonnement(settings, clock=clock)
+    limiter = RateLimiter(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await limiter.close()
             engine.close()
 
     app = FastAPI(
@@ -126,7 +131,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         redoc_url=None,
         lifespan=lifespan,
     )
+    # /v1 only, outermost last: rate limit, size limit, then idempotency keys.
+    identities = KeyIdentities(engine, pepper)
+    app.add_middleware(
+        IdempotencyKeys, store=IdempotencyStore(engine, settings), identities=identities
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RateLimits, limiter=limiter, identities=identities)
     app.state.api = ApiState(engine, pepper)
     errors.install(app)
     v1 = APIRouter(prefix="/v1")

@@ -78,6 +78,7 @@ class Demo:
         self.live = live
         self.steps: list[Step] = []
         self.scenarios: list[dict[str, Any]] = []
+        self.admin_emails: list[str] = []  # who can sign in to the admin center
         self.scenario = 0
         self.rules: list[str] = []
 
@@ -340,5 +341,17 @@ def command(
             o.say(_("Steps that did not go as expected: {count}.", count=failed), "bold red")
         else:
             o.say(_("All {count} steps went as expected.", count=len(demo.steps)))
+        if demo.admin_emails:
+            from abonnement.cli.demo_world import DEMO_PASSWORD
+
+            o.say(
+                _(
+                    "Admin center: run 'abonnement serve', open http://127.0.0.1:8000/admin and "
+                    "sign in as {email} (or any demo admin) with the password {password}.",
+                    email=demo.admin_emails[0],
+                    password=DEMO_PASSWORD,
+                ),
+                "bold",
+            )
     if any(not s.as_expected for s in demo.steps):
         raise typer.Exit(1)

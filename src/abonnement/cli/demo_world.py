@@ -12,7 +12,7 @@ from abonnement.cli.license_commands import licenses_table
 from abonnement.cli.session import _
 from abonnement.cli.sub_commands import cancel_message, quantity_message
 from abonnement.domain.money import Money
-from abonnement.services import cancellation, catalog, licensing, organizations
+from abonnement.services import cancellation, catalog, licensing, organizations, signin
 from abonnement.services import subscriptions as subs
 from abonnement.services.context import Actor, Context
 from abonnement.services.schemas import LicenseView, SubscriptionView, UserView
@@ -120,6 +120,10 @@ def free_run(ctx: Context) -> int:
     return run
 
 
+#: The password of every demo admin in the admin center (/admin), printed at the end of the demo.
+DEMO_PASSWORD = "demo-admin-2026"
+
+
 def setup_organization(
     ctx: Context,
     key: str,
@@ -143,6 +147,8 @@ def setup_organization(
         )
         for local, display, role in admins
     ]
+    for user in users:  # so that they can sign in to the admin center at once
+        signin.set_password(ctx, user.id, DEMO_PASSWORD)
     if payment is not None:
         organizations.add_payment_method(
             ctx, org.id, kind=payment[0], label=payment[1], **payment_details(payment[0])
@@ -209,6 +215,7 @@ def create_org(
         admins,
         payment,
     )
+    demo.admin_emails.extend(u.email for u in setup["users"])
     return Org(demo, setup)
 
 

@@ -28,6 +28,7 @@ from abonnement.cli import (
     invoice_commands,
     license_commands,
     org_commands,
+    signin_commands,
     sub_commands,
     webhook_commands,
 )
@@ -231,6 +232,10 @@ def audit(
 app.add_typer(catalog_commands.app, name="catalog")
 app.add_typer(org_commands.org, name="org")
 app.add_typer(org_commands.user, name="user")
+org_commands.user.command(
+    "set-password", help=N_("Set a user's password for the admin center (/admin).")
+)(signin_commands.user_set_password)
+app.add_typer(signin_commands.operator, name="operator")
 app.add_typer(org_commands.payment, name="payment")
 app.add_typer(sub_commands.app, name="sub")
 app.add_typer(license_commands.license_app, name="license")

@@ -1,0 +1,333 @@
+"""Idempotency keys over real HTTP, on SQLite and PostgreSQL: a retry returns the first answer
+byte for byte and charges nothing twice (R6: buying charges at once, so a lost answer retried
+without a key would charge again)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from abonnement.api.idempotency import HEADER, IdempotencyStore, fingerprint
+from abonnement.clock import FixedClock
+from abonnement.services import organizations
+from abonnement.store import models as m
+
+from .conftest import CARD, Api, Harness, Tenant, problem
+
+BUY = {"offer": "std-monthly", "quantity": 10}
+
+
+@pytest.fixture
+def tenant(shop: Harness) -> Tenant:
+    return shop.tenant("Contoso")
+
+
+def count(harness: Harness, model: type[m.Base]) -> int:
+    with harness.engine.engine.connect() as connection:
+        return int(connection.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def charges(harness: Harness) -> int:
+    with harness.engine.engine.connect() as connection:
+        return int(
+            connection.scalar(
+                select(func.count()).select_from(m.Payment).where(m.Payment.kind == "charge")
+            )
+            or 0
+        )
+
+
+def buy(harness: Harness, tenant: Tenant, key: str, body: Any = BUY, **kw: Any) -> httpx.Response:
+    api = harness.client(tenant.keys["billing_admin"], kw.pop("lang", None))
+    return api.post(f"/v1/organizations/{tenant.id}/subscriptions", body, headers={HEADER: key})
+
+
+def test_r6_a_retry_returns_the_first_answer_byte_for_byte_and_charges_once(
+    shop: Harness, tenant: Tenant
+) -> None:
+    key = str(uuid.uuid4())
+    first = buy(shop, tenant, key)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = buy(shop, tenant, key)
+    assert again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["content-type"] == first.headers["content-type"]
+    assert again.headers["idempotent-replayed"] == "true"
+    # The body is compared by its JSON content: spacing and key order don't make it another
+    api = shop.client(tenant.keys["billing_admin"])
+    reordered = api.request(
+        "POST",
+        f"/v1/organizations/{tenant.id}/subscriptions",
+        content=b'{ "quantity": 10,   "offer": "std-monthly" }',
+        headers={HEADER: key, "Content-Type": "application/json"},
+    )
+    assert reordered.status_code == 201 and reordered.content == first.content
+    assert count(shop, m.Subscription) == 1
+    assert charges(shop) == 1
+    # Without a key, the same request buys again: the key is what makes a retry safe
+    assert api.post(f"/v1/organizations/{tenant.id}/subscriptions", BUY).status_code == 201
+    assert charges(shop) == 2
+
+
+def test_patch_quantity_with_a_key_is_replayed(shop: Harness, tenant: Tenant) -> None:
+    api = shop.client(tenant.keys["global_admin"])
+    sub = api.ok("POST", f"/v1/organizations/{tenant.id}/subscriptions", BUY, 201)
+    first = api.patch(f"/v1/subscriptions/{sub['id']}", {"quantity": 15}, headers={HEADER: "q-15"})
+    assert first.status_code == 200 and first.json()["kind"] == "buy"
+    # Someone else removes licenses meanwhile; the retry still gets the first answer
+    api.ok("PATCH", f"/v1/subscriptions/{sub['id']}", {"quantity": 12})
+    again = api.patch(f"/v1/subscriptions/{sub['id']}", {"quantity": 15}, headers={HEADER: "q-15"})
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert api.ok("GET", f"/v1/subscriptions/{sub['id']}")["quantity"] == 12
+
+
+@pytest.mark.parametrize("lang", ["en", "nb", "nl", "da"])
+def test_the_same_key_for_another_request_is_refused(
+    shop: Harness, tenant: Tenant, lang: str
+) -> None:
+    assert buy(shop, tenant, "order-1").status_code == 201
+    other = buy(shop, tenant, "order-1", {"offer": "std-monthly", "quantity": 11}, lang=lang)
+    body = problem(other, 422, "idempotency_key_reused")
+    assert body["context"] == {
+        "key": "order-1",
+        "method": "POST",
+        "path": f"/v1/organizations/{tenant.id}/subscriptions",
+    }
+    assert other.headers["content-language"] == lang
+    assert "order-1" in body["detail"] and body["remedy"]
+    # another path or method with the key is another request too
+    api = shop.client(tenant.keys["billing_admin"])
+    elsewhere = api.post(f"/v1/organizations/{tenant.id}/payment-methods", {"kind": "card", **CARD},
+                         headers={HEADER: "order-1"})  # fmt: skip
+    problem(elsewhere, 422, "idempotency_key_reused")
+    assert count(shop, m.Subscription) == 1
+    assert charges(shop) == 1
+
+
+def test_r16_the_refusals_read_in_four_languages(shop: Harness, tenant: Tenant) -> None:
+    assert buy(shop, tenant, "k").status_code == 201
+    details = {
+        lang: problem(buy(shop, tenant, "k", {**BUY, "quantity": 3}, lang=lang), 422,
+                      "idempotency_key_reused")["detail"]
+        for lang in ("en", "nb", "nl", "da")
+    }  # fmt: skip
+    assert len(set(details.values())) == 4
+    assert "idempotensnøkkelen" in details["nb"].lower()
+    assert "idempotentiesleutel" in details["nl"].lower()
+    assert "idempotensnøglen" in details["da"].lower()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"", b"x" * 256, "ordre-blåbær".encode(), b"tab\there"],
+    ids=["empty", "256 characters", "not ASCII", "control character"],
+)
+def test_a_malformed_key_is_refused_naming_the_header(
+    shop: Harness, tenant: Tenant, value: bytes
+) -> None:
+    response = buy(shop, tenant, value)  # type: ignore[arg-type]
+    body = problem(response, 400, "idempotency_key_invalid")
+    assert body["context"] == {"header": "Idempotency-Key", "maximum": 255}
+    assert "Idempotency-Key" in body["detail"]
+    assert count(shop, m.Subscription) == 0
+
+
+def test_the_longest_key_and_printable_punctuation_are_accepted(
+    shop: Harness, tenant: Tenant
+) -> None:
+    assert buy(shop, tenant, "k" * 255).status_code == 201
+    assert buy(shop, tenant, "a b!~{}").status_code == 201
+    assert count(shop, m.Subscription) == 2
+
+
+def test_keys_belong_to_the_api_key_that_sent_them(shop: Harness, tenant: Tenant) -> None:
+    """Two API keys may use the same value without meeting (nor reading each other's answer)."""
+    api = shop.client(tenant.keys["global_admin"])
+    added = api.post(f"/v1/organizations/{tenant.id}/users",
+                     {"email": "new@example.org", "display_name": "New"},
+                     headers={HEADER: "same-value"})  # fmt: skip
+    assert added.status_code == 201, added.text
+    bought = buy(shop, tenant, "same-value")  # the billing admin's key
+    assert bought.status_code == 201 and "idempotent-replayed" not in bought.headers
+    assert count(shop, m.Subscription) == 1
+
+
+def test_a_refusal_is_kept_and_replayed_like_an_answer(shop: Harness) -> None:
+    """A 4xx is the answer to that request: retried, it is replayed (as Stripe does), even
+    after the cause is gone. A new request needs a new key."""
+    tenant = shop.tenant("Fabrikam", card=False)
+    first = buy(shop, tenant, "no-card-yet")
+    problem(first, 409, "payment_method_required")
+    shop.engine.run(shop.op, organizations.add_payment_method, tenant.id, kind="card", **CARD)
+    again = buy(shop, tenant, "no-card-yet")
+    assert again.status_code == 409 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert buy(shop, tenant, "with-card").status_code == 201
+    assert charges(shop) == 1
+
+
+def test_a_server_error_releases_the_key_so_a_retry_runs_again(
+    shop: Harness, tenant: Tenant
+) -> None:
+    calls: list[int] = []
+
+    @shop.fastapi.post("/v1/flaky-for-tests")
+    def flaky() -> dict[str, int]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the first call fails")
+        return {"calls": len(calls)}
+
+    def post() -> httpx.Response:
+        # a connection of its own each time: the server closes the one a 500 went out on
+        api = Api(shop.url, tenant.keys["global_admin"])
+        try:
+            return api.post("/v1/flaky-for-tests", {}, headers={HEADER: "retry-me"})
+        finally:
+            api.close()
+
+    problem(post(), 500, "internal_error")
+    ok = post()
+    assert ok.status_code == 200 and ok.json() == {"calls": 2}
+    again = post()
+    assert again.content == ok.content and again.headers["idempotent-replayed"] == "true"
+    assert len(calls) == 2
+
+
+def _hold(shop: Harness, tenant: Tenant, key: str, body: bytes) -> IdempotencyStore:
+    """A request with `key` that is running (or whose process died): its claim, made through
+    the server's own store."""
+    store = IdempotencyStore(shop.server_engine, shop.server_engine.settings)
+    key_id = tenant.keys["billing_admin"].split("_")[2]
+    path = f"/v1/organizations/{tenant.id}/subscriptions"
+    claim = store.claim(key_id, key, fingerprint("POST", path, b"", body), "POST", path)
+    assert claim.outcome.value == "run"
+    return store
+
+
+def test_a_retry_while_the_first_runs_gets_409_with_retry_after(
+    shop: Harness, tenant: Tenant, clock: FixedClock
+) -> None:
+    _hold(shop, tenant, "busy", b'{"offer": "std-monthly", "quantity": 10}')
+    busy = buy(shop, tenant, "busy")
+    body = problem(busy, 409, "idempotency_key_in_use")
+    assert busy.headers["retry-after"] == "1"
+    assert body["context"] == {"key": "busy"}
+    assert count(shop, m.Subscription) == 0
+    # A claim never answered (its process died) is taken over after the lease
+    clock.advance(timedelta(seconds=shop.server_engine.settings.idempotency_lease_seconds))
+    taken = buy(shop, tenant, "busy")
+    assert taken.status_code == 201 and "idempotent-replayed" not in taken.headers
+    assert buy(shop, tenant, "busy").headers["idempotent-replayed"] == "true"
+    assert charges(shop) == 1
+
+
+def test_keys_expire_after_24_hours_and_are_cleaned_up(
+    shop: Harness, tenant: Tenant, clock: FixedClock
+) -> None:
+    assert buy(shop, tenant, "daily").status_code == 201
+    clock.advance(timedelta(hours=23, minutes=59))
+    assert buy(shop, tenant, "daily").headers["idempotent-replayed"] == "true"
+    clock.advance(timedelta(minutes=1))
+    # expired: ignored, so the same key with another body is a new request
+    fresh = buy(shop, tenant, "daily", {**BUY, "quantity": 12})
+    assert fresh.status_code == 201 and "idempotent-replayed" not in fresh.headers
+    assert count(shop, m.IdempotencyKey) == 1
+    assert buy(shop, tenant, "other").status_code == 201
+    clock.advance(timedelta(hours=24))
+    store = IdempotencyStore(shop.server_engine, shop.server_engine.settings)
+    assert store.purge() == 2
+    assert count(shop, m.IdempotencyKey) == 0
+
+
+def test_only_changes_under_v1_are_concerned(shop: Harness, tenant: Tenant) -> None:
+    api = shop.client(tenant.keys["billing_admin"])
+    # reads ignore the header, even a malformed one
+    listed = api.get(f"/v1/organizations/{tenant.id}/subscriptions", headers={HEADER: ""})
+    assert listed.status_code == 200
+    assert shop.client().get("/health", headers={HEADER: ""}).status_code == 200
+    # a request without a valid API key is refused as usual, and keeps nothing
+    stranger = shop.client("abo_org_notakey")
+    problem(stranger.post(f"/v1/organizations/{tenant.id}/subscriptions", BUY,
+                          headers={HEADER: "k1"}), 401, "unauthenticated")  # fmt: skip
+    assert count(shop, m.IdempotencyKey) == 0
+
+
+def test_openapi_documents_the_header_on_every_change(harness: Harness) -> None:
+    document = harness.client().get("/openapi.json").json()
+    changes = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in ("post", "patch", "put", "delete")
+    ]
+    assert len(changes) >= 20
+    for path, method, operation in changes:
+        header = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert header and header[0]["in"] == "header", (method, path)
+        assert header[0]["schema"]["maxLength"] == 255
+        assert "400" in operation["responses"], (method, path)
+
+
+def test_r6_twenty_concurrent_purchases_with_one_key_charge_once(
+    shop: Harness, tenant: Tenant
+) -> None:
+    """20 clients send the same purchase with one key at the same moment: one runs; the others
+    get its answer or 409 idempotency_key_in_use - and the ledger has one charge."""
+    results = concurrent_purchases(shop.url, tenant.keys["billing_admin"], tenant.id, 20)
+    assert_one_purchase(results)
+    assert count(shop, m.Subscription) == 1
+    assert charges(shop) == 1
+    invoices = shop.client(tenant.keys["billing_admin"]).ok(
+        "GET", f"/v1/organizations/{tenant.id}/invoices"
+    )
+    assert len(invoices["data"]) == 1
+
+
+def concurrent_purchases(url: str, key: str, organization_id: int, n: int) -> list[httpx.Response]:
+    """`n` identical purchases with one idempotency key, each on its own connection, released
+    together."""
+    barrier = threading.Barrier(n)
+    results: list[httpx.Response] = []
+    idempotency_key = str(uuid.uuid4())
+
+    def one() -> None:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as client:
+            barrier.wait()
+            results.append(
+                client.post(
+                    f"/v1/organizations/{organization_id}/subscriptions",
+                    json=BUY,
+                    headers={HEADER: idempotency_key},
+                )
+            )
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert len(results) == n
+    return results
+
+
+def assert_one_purchase(results: list[httpx.Response]) -> None:
+    created = [r for r in results if r.status_code == 201]
+    busy = [r for r in results if r.status_code == 409]
+    assert len(created) + len(busy) == len(results), [r.text for r in results]
+    assert created, "at least the request that ran answers 201"
+    assert len({r.content for r in created}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in created) == 1
+    for response in busy:
+        assert response.json()["code"] == "idempotency_key_in_use"
+        assert response.headers["retry-after"] == "1"
