@@ -51,10 +51,10 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: int = 120
     #: Requests per second each API key may send on average, and how many at once above that
     #: (a token bucket). 0 turns rate limits off.
-    rate_limit_per_second: int = 100
+    rate_limit_per_second: float = 100
     rate_limit_burst: int = 200
     #: The same for requests without a valid API key, counted per client address.
-    rate_limit_anonymous_per_second: int = 20
+    rate_limit_anonymous_per_second: float = 20
     rate_limit_anonymous_burst: int = 100
     #: Redis that several servers share rate limits through, e.g. redis://127.0.0.1:6379/0.
     #: Unset: each process counts for itself.

@@ -176,8 +176,8 @@ class RateLimiter:
 
     def __init__(self, settings: Settings) -> None:
         self.algorithm = TokenBucket()
-        self.key_rate = _rate(settings.rate_limit_per_second, settings.rate_limit_burst)
-        self.anonymous_rate = _rate(
+        self.key_policy = _policy(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.anonymous_policy = _policy(
             settings.rate_limit_anonymous_per_second, settings.rate_limit_anonymous_burst
         )
         self.prefix = f"{settings.redis_prefix}:ratelimit:"
@@ -190,7 +190,7 @@ class RateLimiter:
 
     @property
     def enabled(self) -> bool:
-        return self.key_rate is not None or self.anonymous_rate is not None
+        return self.key_policy is not None or self.anonymous_policy is not None
 
     def _store(self, bucket: str) -> StateStore:
         if self.redis is not None:
@@ -203,9 +203,9 @@ class RateLimiter:
         self._local.move_to_end(bucket)
         return store
 
-    async def check(self, bucket: str, rate: Rate) -> Verdict | None:
+    async def check(self, bucket: str, policy: Policy) -> Verdict | None:
         """Spend one request from the bucket; None when the store can't be reached."""
-        store = self._store(bucket)
+        store, rate = self._store(bucket), policy.rate
         now = int(time.time() * 1000)  # wall time: shared by every process and machine
         try:
             decision = await _resolved(store.check(self.algorithm, [rate], now, 1))
@@ -228,10 +228,28 @@ class RateLimiter:
 LOCAL_BUCKETS = 100_000
 
 
-def _rate(per_second: int, burst: int) -> Rate | None:
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """`per_second` requests a second on average, `burst` at once."""
+
+    per_second: float
+    burst: int
+
+    @property
+    def rate(self) -> Rate:
+        # pyrate-limiter counts whole requests per interval: 0.5 a second is 500 a million ms
+        return Rate(max(1, round(self.per_second * 1000)), 1000 * Duration.SECOND, self.burst)
+
+    @property
+    def shown(self) -> int | float:
+        """The rate as people read it: 100, or 0.5."""
+        return int(self.per_second) if self.per_second.is_integer() else self.per_second
+
+
+def _policy(per_second: float, burst: int) -> Policy | None:
     if per_second <= 0:
         return None
-    return Rate(per_second, Duration.SECOND, burst=max(1, burst))
+    return Policy(float(per_second), max(1, burst))
 
 
 async def _resolved(value: T | Awaitable[T]) -> T:
@@ -269,11 +287,12 @@ class RateLimits:
             return
         key_id = await self.identities.key_id(bearer_token(scope))
         if key_id is not None:
-            bucket, rate = "key:" + key_id, self.limiter.key_rate
+            bucket, policy = "key:" + key_id, self.limiter.key_policy
         else:
             client = scope.get("client")
-            bucket, rate = "ip:" + (client[0] if client else "unknown"), self.limiter.anonymous_rate
-        verdict = await self.limiter.check(bucket, rate) if rate is not None else None
+            bucket = "ip:" + (client[0] if client else "unknown")
+            policy = self.limiter.anonymous_policy
+        verdict = await self.limiter.check(bucket, policy) if policy is not None else None
         if verdict is None:
             await self.app(scope, receive, send)
             return
@@ -283,8 +302,8 @@ class RateLimits:
             "RateLimit-Reset": str(verdict.reset),
         }
         if not verdict.allowed:
-            assert rate is not None
-            refused = error(Code.RATE_LIMITED, limit=rate.limit, retry_after=verdict.retry_after)
+            assert policy is not None
+            refused = error(Code.RATE_LIMITED, limit=policy.shown, retry_after=verdict.retry_after)
             headers["Retry-After"] = str(verdict.retry_after)
             await refusal_response(Request(scope), refused, headers)(scope, receive, send)
             return
