@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
 from abonnement.domain.errors import Code, error
+from abonnement.domain.lifecycle import excess
 from abonnement.domain.policies import check_assignable
-from abonnement.domain.roles import Action
+from abonnement.domain.roles import Action, allowed
 from abonnement.domain.subscriptions import Status
-from abonnement.services import organizations
+from abonnement.services import lifecycle, organizations
 from abonnement.services import validation as v
 from abonnement.services.context import Context
-from abonnement.services.schemas import AssignmentResultView, LicenseView, UserView
+from abonnement.services.schemas import AssignmentResultView, LicenseView, UserView, View
 from abonnement.store import models as m
 
 MAX_USERS_PER_CALL = 20
@@ -177,3 +179,78 @@ def add_user_with_license(
     for sku in skus:
         assign(ctx, org.id, sku, [user.id])
     return UserView.of(ctx.user(user.id), skus)
+
+
+# -- the admin center's Licenses pages -------------------------------------------------------
+class PersonView(View):
+    id: int
+    display_name: str
+    email: str
+
+
+class ExcessView(View):
+    """More licenses assigned than a product has (after a reduction at renewal): nobody loses
+    access during the 90-day grace; an admin chooses whom to unassign."""
+
+    product_sku: str
+    product_name: str
+    over: int
+    grace_until: date | None
+
+
+class LicenseDetailView(View):
+    license: LicenseView
+    holders: list[PersonView]
+    candidates: list[PersonView]
+    excess: ExcessView | None
+
+
+def _excess(ctx: Context, organization_id: int, view: LicenseView) -> ExcessView | None:
+    over = excess(view.total, view.assigned)
+    if over == 0:
+        return None
+    subs = set(view.subscription_ids)
+    ends = [
+        g.ends_on for g in lifecycle.open_graces(ctx, organization_id) if g.subscription_id in subs
+    ]
+    return ExcessView(
+        product_sku=view.product_sku,
+        product_name=view.product_name,
+        over=over,
+        grace_until=min(ends) if ends else None,
+    )
+
+
+def excesses(ctx: Context, organization_id: int) -> list[ExcessView]:
+    """The products with more licenses assigned than bought, and when their grace ends."""
+    found = (_excess(ctx, organization_id, view) for view in licenses(ctx, organization_id))
+    return [e for e in found if e is not None]
+
+
+def license_detail(ctx: Context, organization_id: int, product_sku: str) -> LicenseDetailView:
+    """One product on the Licenses page: its counts, the people who hold a license and (for
+    those who may assign, R1) the people who could get one."""
+    org = ctx.organization(organization_id)
+    ctx.authorize(org.id, Action.READ_LICENSES)
+    view = next((lv for lv in licenses(ctx, org.id) if lv.product_sku == product_sku), None)
+    if view is None:
+        raise error(Code.NOT_FOUND, entity="product", id=product_sku)
+    holding = set(view.user_ids)
+    people = sorted(
+        ctx.uow.users.in_organization(org.id), key=lambda u: (u.display_name.lower(), u.id)
+    )
+    holders = [
+        PersonView(id=u.id, display_name=u.display_name, email=u.email)
+        for u in people
+        if u.id in holding
+    ]
+    candidates: list[PersonView] = []
+    if ctx.actor.is_operator or allowed(ctx.actor.roles, Action.ASSIGN_LICENSES):
+        candidates = [
+            PersonView(id=u.id, display_name=u.display_name, email=u.email)
+            for u in people
+            if u.id not in holding
+        ]
+    return LicenseDetailView(
+        license=view, holders=holders, candidates=candidates, excess=_excess(ctx, org.id, view)
+    )
