@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
@@ -15,9 +14,6 @@ from abonnement.services.schemas import LicenseView, SubscriptionView
 from abonnement.web.core import PREFIX, PageDep, WebRoute
 
 router = APIRouter(route_class=WebRoute)
-
-#: A subscription whose recurring billing is off is "expiring" this many days before its end.
-EXPIRING_WITHIN = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -34,16 +30,15 @@ def _alerts(ctx: Context, organization_id: int, subs: list[SubscriptionView]) ->
     alerts: list[Alert] = []
     for sub in subs:
         facts: dict[str, object] = {"product": sub.offer_name, "date": sub.term_end}
-        if sub.status == "active" and not sub.recurring_billing and sub.switched_to_id is None:
-            if sub.term_end - today <= EXPIRING_WITHIN:
-                alerts.append(
-                    Alert(
-                        "warning",
-                        N_("{product} expires on {date}: recurring billing is off."),
-                        facts,
-                        sub.id,
-                    )
+        if sub.status == "active" and not sub.recurring_billing and sub.term_end >= today:
+            alerts.append(
+                Alert(
+                    "warning",
+                    N_("{product} expires on {date}: recurring billing is off."),
+                    facts,
+                    sub.id,
                 )
+            )
         elif sub.status == "expired":
             alerts.append(
                 Alert(
