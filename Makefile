@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit clean
+.PHONY: setup run test lint typecheck unit clean bench-api
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ typecheck: setup
 
 test: lint typecheck
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# The REST API under load on PostgreSQL (bench/api_load.py; BENCH_API_ARGS="--duration 60").
+bench-api: setup
+	$(BIN)/python bench/api_load.py $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

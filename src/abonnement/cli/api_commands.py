@@ -46,6 +46,11 @@ def serve(
     workers: int = typer.Option(
         1, "--workers", min=1, help=N_("Number of server processes sharing the port.")
     ),
+    access_log: bool = typer.Option(
+        True,
+        "--access-log/--no-access-log",
+        help=N_("Log one line per request (off behind a proxy that logs them, or under load)."),
+    ),
 ) -> None:
     import uvicorn
 
@@ -74,6 +79,7 @@ def serve(
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        access_log=access_log,
     )
 
 

@@ -14,6 +14,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL connections one process keeps, and the most it opens: a thread that finds them all
+#: busy waits for one (up to POOL_TIMEOUT_S) instead of opening a connection that is closed again
+#: when it is handed back. One process runs on one core, so more transactions at once than this
+#: only wait on each other; an API server uses at most one connection per request at a time.
+POOL_SIZE = 20
+POOL_TIMEOUT_S = 30
 
 
 def is_sqlite(url: str) -> bool:
@@ -33,7 +39,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_S,
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

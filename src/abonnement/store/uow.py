@@ -6,6 +6,7 @@ the block without `commit()` rolls everything back, so an error never leaves a p
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -14,10 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from abonnement.store import repository as r
 
 
+@lru_cache(maxsize=32)
+def _sessions(engine: Engine, read_only: bool) -> sessionmaker[Session]:
+    """The session factory of an engine, made once: an engine with options and a sessionmaker
+    cost more to build than the short transaction of an API request."""
+    bind = engine.execution_options(sqlite_begin="DEFERRED") if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+
+
 class UnitOfWork:
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
-        bind = engine.execution_options(sqlite_begin="DEFERRED") if read_only else engine
-        self._factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+        self._factory = _sessions(engine, read_only)
         self.read_only = read_only
         self.session: Session
 
