@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit clean bench-api
+.PHONY: setup run test lint typecheck unit clean chromium bench-api
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,24 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+# The admin center's browser tests drive Debian's Chromium through Playwright (Playwright's own
+# browser download is not used). Installed here when missing and we are root; otherwise a clear
+# error. ABONNEMENT_TEST_SKIP_BROWSER=1 leaves the browser tests out on purpose (not under CI).
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ] || { [ "$(ABONNEMENT_TEST_SKIP_BROWSER)" = 1 ] && [ "$(CI)" != true ]; }; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium for the admin center's browser tests (apt-get install -y chromium)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The admin center's browser tests need Chromium at $(CHROMIUM), and it is missing." >&2; \
+		echo "Install it as root: apt-get install -y chromium (or set ABONNEMENT_TEST_CHROMIUM)." >&2; \
+		exit 1; \
+	fi
+
+test: lint typecheck chromium
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 # The REST API under load on PostgreSQL (bench/api_load.py; BENCH_API_ARGS="--duration 60").
