@@ -4,9 +4,17 @@ without a key would charge again)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +26,7 @@ from abonnement.clock import FixedClock
 from abonnement.services import organizations
 from abonnement.store import models as m
 
-from .conftest import CARD, Api, Harness, Tenant, problem
+from .conftest import CARD, SECRET, Api, Harness, Tenant, problem
 
 BUY = {"offer": "std-monthly", "quantity": 10}
 
@@ -331,3 +339,63 @@ def assert_one_purchase(results: list[httpx.Response]) -> None:
     for response in busy:
         assert response.json()["code"] == "idempotency_key_in_use"
         assert response.headers["retry-after"] == "1"
+
+
+# -- several server processes ---------------------------------------------------------------------
+@contextmanager
+def served(database_url: str, cwd: Path, workers: int = 2, **env: str) -> Iterator[str]:
+    """`abonnement serve --workers N` in processes of its own, on the test's database; its URL
+    once every worker has started. Stopped (the whole process group) afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        **os.environ,
+        "ABONNEMENT_DATABASE_URL": database_url,
+        "ABONNEMENT_SECRET_KEY": SECRET,
+        **{f"ABONNEMENT_{name.upper()}": value for name, value in env.items()},
+    }
+    command = [sys.executable, "-c", "from abonnement.cli.main import app; app()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", str(workers), "--no-access-log"],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    started = threading.Event()
+
+    def watch() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if sum("Application startup complete" in seen for seen in output) >= workers:
+                started.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        if not started.wait(60):
+            raise RuntimeError("the server did not start:\n" + "".join(output))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung worker
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def test_r6_two_server_processes_charge_once_for_twenty_concurrent_purchases(
+    shop: Harness, tenant: Tenant, database_url: str, tmp_path: Path
+) -> None:
+    """`abonnement serve --workers 2`: the claim is a database row, so whichever process gets
+    each of the 20 requests, one runs."""
+    with served(database_url, tmp_path, workers=2) as url:
+        results = concurrent_purchases(url, tenant.keys["billing_admin"], tenant.id, 20)
+    assert_one_purchase(results)
+    assert count(shop, m.Subscription) == 1
+    assert charges(shop) == 1

@@ -4,8 +4,10 @@ answered with 429 `rate_limited` and Retry-After; shared through Redis by severa
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from abonnement.clock import FixedClock
 from abonnement.config import Settings
 
 from .conftest import SECRET, Harness, ServerThread, Tenant, problem
+from .test_idempotency import served
 
 REDIS_URL = os.environ.get("ABONNEMENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Without Redis the tests that need it fail, unless ABONNEMENT_TEST_SKIP_REDIS=1 (not in CI).
@@ -201,3 +204,34 @@ def test_openapi_documents_429_on_every_operation(harness: Harness) -> None:
             too_many = operation["responses"]["429"]
             assert list(too_many["content"]) == ["application/problem+json"], (method, path)
             assert "Retry-After" in too_many["headers"]
+
+
+def test_two_server_processes_sharing_redis_keep_one_bucket_per_key(
+    shop: Harness, tenant: Tenant, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """`abonnement serve --workers 2` with ABONNEMENT_REDIS_URL: 20 requests at once, each on a
+    connection of its own (spread over both processes), and the key's burst of 6 is all that
+    passes."""
+    prefix = f"abonnement-test-{uuid.uuid4().hex}"
+    limits = {"rate_limit_per_second": "0.01", "rate_limit_burst": "6"}
+    key = tenant.keys["global_admin"]
+    statuses: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def one(url: str) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+            barrier.wait()
+            statuses.append(client.get(f"/v1/organizations/{tenant.id}").status_code)
+
+    with served(database_url, tmp_path, redis_url=redis_url, redis_prefix=prefix, **limits) as url:
+        threads = [threading.Thread(target=one, args=(url,)) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert sorted(statuses) == [200] * 6 + [429] * 14
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(*client.keys(f"{prefix}:*"))
+    finally:
+        client.close()
