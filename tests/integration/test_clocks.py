@@ -37,6 +37,7 @@ from .test_billing_run import (
     move,
     receivable,
     rows,
+    run_events,
     statement_lines,
     sub_of,
 )
@@ -123,7 +124,7 @@ def test_advancing_runs_what_is_due_in_order(world: World) -> None:
         "subscription.disabled",
         "subscription.deleted",
     ]
-    dates = [e.payload["date"] for e in rows(app, m.Event)]
+    dates = [e.payload["date"] for e in run_events(app)]
     assert dates == ["2026-04-01", "2026-05-01", "2026-07-30"]
 
 
