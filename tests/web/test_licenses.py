@@ -11,6 +11,7 @@ from datetime import date
 from playwright.sync_api import Page, expect
 
 from abonnement.services import clocks, licensing, subscriptions
+from abonnement.services.schemas import LicenseView
 
 from .conftest import Tenant, Web, shot, sign_in
 
@@ -35,7 +36,7 @@ def _check(page: Page, user_ids: list[int]) -> None:
         page.locator(f"input[name=user_id][value='{user_id}']").check()
 
 
-def _license(web: Web, tenant: Tenant, sku: str = "STD") -> licensing.LicenseView:
+def _license(web: Web, tenant: Tenant, sku: str = "STD") -> LicenseView:
     return next(
         v for v in web.engine.read(web.op, licensing.licenses, tenant.id) if v.product_sku == sku
     )

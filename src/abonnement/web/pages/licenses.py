@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 
-from abonnement.domain.errors import N_, AbonnementError
+from abonnement.domain.errors import N_, AbonnementError, Code
 from abonnement.domain.roles import Action
 from abonnement.services import licensing
 from abonnement.services.licensing import LicenseDetailView, PersonView
@@ -93,6 +93,14 @@ def _detail(
     )
 
 
+def _words(page: Page, exc: AbonnementError) -> tuple[str, str | None]:
+    """A refusal to show beside its form; one that a form can't help with (R1: the role may
+    not assign) becomes the error page."""
+    if exc.code is Code.PERMISSION_DENIED:
+        raise exc
+    return describe(exc, page.locale)
+
+
 @router.get(BASE + "/{sku}")
 def license_page(page: PageDep, sku: str) -> Response:
     return _detail(page, sku)
@@ -109,7 +117,7 @@ async def assign(page: PageDep, sku: str) -> Response:
     try:
         result = page.run(licensing.assign, page.organization_id, sku, chosen)
     except AbonnementError as exc:
-        message, remedy = describe(exc, page.locale)
+        message, remedy = _words(page, exc)
         return _detail(
             page, sku, status_code=exc.status, selected=chosen, error=message, remedy=remedy
         )
@@ -122,7 +130,7 @@ async def unassign(page: PageDep, sku: str) -> Response:
     try:
         result = page.run(licensing.unassign, page.organization_id, sku, chosen)
     except AbonnementError as exc:
-        message, remedy = describe(exc, page.locale)
+        message, remedy = _words(page, exc)
         return _detail(
             page,
             sku,
