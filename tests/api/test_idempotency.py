@@ -148,6 +148,23 @@ def test_a_malformed_key_is_refused_naming_the_header(
     assert count(shop, m.Subscription) == 0
 
 
+def test_a_body_over_the_size_limit_is_refused_and_keeps_nothing(
+    shop: Harness, tenant: Tenant
+) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: streamed in, counted while read
+        yield b'{"offer": "std-monthly", "quantity": 10, "padding": "'
+        for _ in range(20):
+            yield b"x" * 65_536
+        yield b'"}'
+
+    api = shop.client(tenant.keys["billing_admin"])
+    path = f"/v1/organizations/{tenant.id}/subscriptions"
+    big = api.request("POST", path, content=chunks(), headers={HEADER: "big"})
+    problem(big, 413, "request_too_large")
+    assert count(shop, m.IdempotencyKey) == 0
+    assert buy(shop, tenant, "big").status_code == 201
+
+
 def test_the_longest_key_and_printable_punctuation_are_accepted(
     shop: Harness, tenant: Tenant
 ) -> None:
@@ -262,10 +279,12 @@ def test_only_changes_under_v1_are_concerned(shop: Harness, tenant: Tenant) -> N
     listed = api.get(f"/v1/organizations/{tenant.id}/subscriptions", headers={HEADER: ""})
     assert listed.status_code == 200
     assert shop.client().get("/health", headers={HEADER: ""}).status_code == 200
-    # a request without a valid API key is refused as usual, and keeps nothing
+    # a request without a valid API key is refused as usual (even with a malformed key), and
+    # keeps nothing
     stranger = shop.client("abo_org_notakey")
-    problem(stranger.post(f"/v1/organizations/{tenant.id}/subscriptions", BUY,
-                          headers={HEADER: "k1"}), 401, "unauthenticated")  # fmt: skip
+    for value in ("k1", ""):
+        problem(stranger.post(f"/v1/organizations/{tenant.id}/subscriptions", BUY,
+                              headers={HEADER: value}), 401, "unauthenticated")  # fmt: skip
     assert count(shop, m.IdempotencyKey) == 0
 
 

@@ -296,15 +296,15 @@ class IdempotencyKeys:
         if raw is None:
             await self.app(scope, receive, send)
             return
+        key_id = await self.identities.key_id(bearer_token(scope))
+        if key_id is None:  # refused by the route as usual (401); nothing is kept
+            await self.app(scope, receive, send)
+            return
         request = Request(scope)
         key = valid_key(raw)
         if key is None:
             invalid = error(Code.IDEMPOTENCY_KEY_INVALID, header=HEADER, maximum=MAX_LENGTH)
             await refusal_response(request, invalid)(scope, receive, send)
-            return
-        key_id = await self.identities.key_id(bearer_token(scope))
-        if key_id is None:  # refused by the route as usual; nothing is kept
-            await self.app(scope, receive, send)
             return
         try:
             body = await _read_body(receive)
