@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from abonnement.services import clocks, licensing, subscriptions
@@ -196,3 +197,29 @@ def test_over_assigned_after_a_reduction_at_renewal_warns_with_the_grace(web: We
     page.goto("/admin/licenses/STD")
     assert _counts(page) == ("5", "8", "0")
     expect(page.get_by_test_id("excess")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("lang", "assign", "add_user", "hint"),
+    [
+        ("nb", "Tilordne lisenser", "Legg til en bruker", "Velg opptil 20 brukere om gangen."),
+        ("nl", "Licenties toewijzen", "Een gebruiker toevoegen", "Kies maximaal 20 gebruikers"),
+        ("da", "Tildel licenser", "Tilføj en bruger", "Vælg op til 20 brugere ad gangen."),
+    ],
+)
+def test_r16_licenses_and_users_in_norwegian_dutch_and_danish(
+    web_sqlite_only: Web, page_in, lang: str, assign: str, add_user: str, hint: str
+) -> None:
+    web = web_sqlite_only
+    tenant = web.tenant()
+    _buy(web, tenant, 2)
+    web.people(tenant, 1)
+    page = page_in(web, lang)
+    sign_in(page, tenant.emails["global_admin"])
+    page.goto("/admin/licenses/STD")
+    expect(page.get_by_role("heading", name=assign)).to_be_visible()
+    expect(page.get_by_role("button", name=assign, exact=True)).to_be_visible()
+    expect(page.get_by_text(hint)).to_be_visible()
+    shot(page, f"license-{lang}")
+    page.goto("/admin/users")
+    expect(page.get_by_role("link", name=add_user)).to_be_visible()
