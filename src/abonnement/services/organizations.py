@@ -285,6 +285,59 @@ def remove_payment_method(ctx: Context, method_id: int) -> PaymentMethodView:
     return view
 
 
+def _active_method(ctx: Context, method_id: int) -> m.PaymentMethod:
+    method = ctx.uow.payment_methods.get(method_id)
+    if method is None or method.removed_at is not None or not ctx.visible(method.organization_id):
+        raise error(Code.NOT_FOUND, entity="payment_method", id=method_id)
+    ctx.authorize(method.organization_id, Action.MANAGE_PURCHASES)
+    return method
+
+
+def _record_roles(
+    ctx: Context, action: str, method: m.PaymentMethod, before: dict[str, object]
+) -> PaymentMethodView:
+    ctx.uow.payment_methods.flush()
+    view = PaymentMethodView.of(method)
+    ctx.audit(
+        action,
+        "payment_method",
+        method.id,
+        organization_id=method.organization_id,
+        before=before,
+        after={"is_default": view.is_default, "is_backup": view.is_backup},
+    )
+    return view
+
+
+def set_default_payment_method(ctx: Context, method_id: int) -> PaymentMethodView:
+    """Charges go to this payment method from now on. The one it replaces becomes the backup
+    when there is none."""
+    method = _active_method(ctx, method_id)
+    before: dict[str, object] = {"is_default": method.is_default, "is_backup": method.is_backup}
+    others = [
+        pm for pm in ctx.uow.payment_methods.active(method.organization_id) if pm is not method
+    ]
+    has_backup = any(pm.is_backup and not pm.is_default for pm in others)
+    for pm in others:
+        if pm.is_default:
+            pm.is_default = False
+            pm.is_backup = not has_backup
+    method.is_default = True
+    method.is_backup = False
+    return _record_roles(ctx, "payment_method.set_default", method, before)
+
+
+def set_backup_payment_method(ctx: Context, method_id: int) -> PaymentMethodView:
+    """Renewals that the default payment method declines are tried on the backup first."""
+    method = _active_method(ctx, method_id)
+    if method.is_default:
+        raise v.bad("payment_method", "the default payment method can't also be the backup")
+    before: dict[str, object] = {"is_default": method.is_default, "is_backup": method.is_backup}
+    for pm in ctx.uow.payment_methods.active(method.organization_id):
+        pm.is_backup = pm is method
+    return _record_roles(ctx, "payment_method.set_backup", method, before)
+
+
 def list_payment_methods(ctx: Context, organization_id: int) -> list[PaymentMethodView]:
     org = ctx.organization(organization_id)
     ctx.authorize(org.id, Action.MANAGE_PURCHASES)

@@ -155,6 +155,7 @@ class PaymentMethodView(View):
     kind: str
     label: str
     is_default: bool
+    is_backup: bool = False  # tried right after the default one when a renewal is declined
 
     @classmethod
     def of(cls, method: m.PaymentMethod) -> PaymentMethodView:
@@ -164,6 +165,7 @@ class PaymentMethodView(View):
             kind=method.kind,
             label=method.label,
             is_default=method.is_default,
+            is_backup=method.is_backup and not method.is_default,
         )
 
 

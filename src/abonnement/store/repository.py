@@ -94,7 +94,11 @@ class PaymentMethods(Repository):
                 m.PaymentMethod.organization_id == organization_id,
                 m.PaymentMethod.removed_at.is_(None),
             )
-            .order_by(m.PaymentMethod.is_default.desc(), m.PaymentMethod.id.desc())
+            .order_by(
+                m.PaymentMethod.is_default.desc(),
+                m.PaymentMethod.is_backup.desc(),
+                m.PaymentMethod.id.desc(),
+            )
         ).all()
 
     def get(self, method_id: int) -> m.PaymentMethod | None:
