@@ -249,3 +249,32 @@ def test_a_global_admin_sets_a_users_password_and_they_sign_in(
     sign_in(reader, email, "a new password for the reader")
     expect(reader.get_by_test_id("user")).to_be_visible()
     assert PASSWORD != "a new password for the reader"
+
+
+def test_a_users_licenses_are_changed_on_their_page_all_or_nothing(web: Web, page_in) -> None:
+    tenant = web.tenant()
+    _buy(web, tenant, 2)
+    _buy(web, tenant, 1, "basic-monthly")
+    [person, other] = web.people(tenant, 2)
+    web.engine.run(web.op, licensing.assign, tenant.id, "STD", [person])
+    web.engine.run(web.op, licensing.assign, tenant.id, "BASIC", [other])
+    page = page_in(web)
+    sign_in(page, tenant.emails["user_admin"])
+    page.goto(f"/admin/users/{person}")
+    # Business Basic has none left: swapping Standard for Basic is refused, and nothing changes
+    page.get_by_role("checkbox", name="Business Standard").uncheck()
+    page.get_by_role("checkbox", name="Business Basic").check()
+    page.get_by_role("button", name="Save licenses").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Business Basic: 1 licenses are needed and 0 are available."
+    )
+    assert web.engine.read(web.op, organizations.get_user, person).licenses == ["STD"]
+    web.engine.run(web.op, licensing.unassign, tenant.id, "BASIC", [other])
+    page.goto(f"/admin/users/{person}")
+    page.get_by_role("checkbox", name="Business Standard").uncheck()
+    page.get_by_role("checkbox", name="Business Basic").check()
+    page.get_by_role("button", name="Save licenses").click()
+    expect(page.get_by_role("status")).to_have_text("The user's licenses are saved.")
+    expect(page.get_by_role("checkbox", name="Business Basic")).to_be_checked()
+    assert web.engine.read(web.op, organizations.get_user, person).licenses == ["BASIC"]
+    assert _available(web, tenant) == 2
