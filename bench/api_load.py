@@ -34,8 +34,10 @@ Progress goes to stderr; stdout is the JSON alone.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -58,6 +60,7 @@ from abonnement.app import Abonnement
 from abonnement.config import Settings
 from abonnement.services import apikeys, catalog, organizations, subscriptions
 from abonnement.services.context import Context
+from abonnement.store.db import POOL_SIZE
 
 BENCH = Path(__file__).resolve().parent
 CLIENT_SCRIPT = BENCH / "api_load_client.py"
@@ -243,6 +246,7 @@ def server(
         )
         try:
             wait_until_up(process, f"http://127.0.0.1:{port}", workers, server_log)
+            log(f"server up: pid {process.pid}, port {port}")
             yield process
         finally:
             with suppress(ProcessLookupError):
@@ -298,13 +302,17 @@ def run_wrk(
         phase,
         str(threads),
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}")
     marker = "API_LOAD_RESULT "
     for line in done.stdout.splitlines():
         if line.startswith(marker):
             result: dict[str, Any] = json.loads(line[len(marker) :])
+            result["client_cpu_s"] = round(cpu, 2)
             return result
     raise SystemExit(f"wrk printed no result:\n{done.stdout}")
 
@@ -467,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "environment": "production",
             "access_log": False,
+            "event_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11",
+            "pool_size_per_worker": POOL_SIZE,
             "database": f"postgresql {postgres_version(url)}",
             "database_name": url.rpartition("/")[2],
             **({"settings": extra_env} if extra_env else {}),
@@ -519,7 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                 report[phase] = figures
                 log(
                     f"{phase}: {figures['requests_per_s']} requests/s, p50 {figures['p50_ms']} ms, "
-                    f"p99 {figures['p99_ms']} ms, {figures['errors']} errors"
+                    f"p99 {figures['p99_ms']} ms, {figures['errors']} errors "
+                    f"{figures.get('error_kinds') or figures.get('statuses') or ''}"
                 )
     report["uptime_after"] = uptime()
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
