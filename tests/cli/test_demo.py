@@ -104,3 +104,28 @@ def test_demo_on_postgresql(postgres_url: str) -> None:
     callbacks = cli.json("callback", "list")
     assert len(callbacks) == 1
     assert cli.json("license", "list", str(callbacks[0]["organization_id"]))
+
+
+def test_demo_months_moves_every_demo_organization_ahead_on_a_test_clock(cli: Cli) -> None:
+    """`demo --months 14`: each demo organization gets a test clock and 14 months of billing
+    runs; its invoices of those months are shown (R7 restated, R14 trials converted)."""
+    steps = cli.json("demo", "--months", "14")
+    assert all(step["as_expected"] for step in steps)
+    later = [s for s in steps if s["scenario"] == max(x["scenario"] for x in steps)]
+    assert later[0]["action"].startswith("Attach a test clock to ")
+    read = [s["data"] for s in later if s["action"].startswith("Read the invoices of ")]
+    created = [s for s in steps if s["action"].startswith("Create the organization")]
+    assert len(read) == len(created)  # every demo organization, also those with nothing to bill
+    # The first organization (seed 002's 100 -> 105 -> 95) gets a statement every month, the
+    # first one restating the month of the changes (R7), and owes nothing at the end.
+    first = read[0]
+    statements = [i for i in first["invoices"] if i["reason"] == "statement"]
+    assert len(statements) == 14
+    months = [int(i["issue_date"][:4]) * 12 + int(i["issue_date"][5:7]) for i in statements]
+    assert months == list(range(months[0], months[0] + 14))
+    assert any(line["kind"] == "reversal" for line in statements[0]["lines"])
+    assert first["balance"]["receivable"] == 0
+    events = later[-1]["data"]
+    assert events["subscription.renewed"] >= 14 * 2
+    assert events["subscription.trial_converted"] >= 1  # R14: a trial with a card on file
+    assert events["invoice.issued"] >= 14 * 5

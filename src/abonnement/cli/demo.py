@@ -314,8 +314,16 @@ def command(
     invoices_dir: Path = typer.Option(
         Path("var/invoices"), "--invoices-dir", help=N_("Where the demo writes invoice PDFs.")
     ),
+    months: int = typer.Option(
+        0,
+        "--months",
+        min=0,
+        max=120,
+        help=N_("Then move the demo organizations this many months ahead on test clocks."),
+    ),
 ) -> None:
     from abonnement.cli.demo_scenarios import play
+    from abonnement.cli.demo_time import last_organization, play_months
 
     session = current()
     if lang is not None:
@@ -329,7 +337,10 @@ def command(
     app = Abonnement(settings, clock=clock)
     try:
         demo = Demo(app, clock, live=not session.json, invoices_dir=invoices_dir)
+        before = demo.read(app.operator, last_organization)
         play(demo)
+        if months:
+            play_months(demo, months, before)
     finally:
         app.close()
     if session.json:
