@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from abonnement.services import invoices, organizations, subscriptions
+from abonnement.services import invoices, organizations, productkeys, subscriptions
 
 from .conftest import Tenant, Web, shot, sign_in
 
@@ -198,3 +198,55 @@ def test_r1_a_global_reader_sees_the_account_but_no_payment_methods(
         nav = other.get_by_role("navigation", name="Main navigation")
         expect(nav.get_by_role("link", name="Billing accounts")).to_have_count(0)
         assert other.goto("/admin/billing/accounts").status == 403  # type: ignore[union-attr]
+
+
+def _typo(key: str) -> str:
+    """The key with one character changed: the check character catches it."""
+    i = 7 if key[7] != "-" else 8
+    swap = "B" if key[i] != "B" else "C"
+    return key[:i] + swap + key[i + 1 :]
+
+
+def test_redeeming_two_keys_at_once_and_a_mistyped_key_is_refused(web: Web, page_in) -> None:
+    tenant = web.tenant()
+    keys = web.engine.run(web.op, productkeys.generate, "std-monthly", count=3, licenses=5).keys
+    page = page_in(web)
+    sign_in(page, tenant.emails["billing_admin"])
+    page.goto("/admin/billing/accounts")
+    page.get_by_role("link", name="Redeem product keys").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Redeem product keys")
+    # a typo in the second key: refused by its check character, and neither key is used
+    page.get_by_label("Product keys, one a line").fill(f"{keys[0]}\n{_typo(keys[1])}")
+    page.get_by_role("button", name="Redeem").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("has a typing error.")
+    expect(alert).to_contain_text("Check each character against the key you received.")
+    expect(page.get_by_label("Product keys, one a line")).to_have_value(
+        f"{keys[0]}\n{_typo(keys[1])}"
+    )
+    shot(page, "key-typo")
+    assert web.engine.read(web.op, subscriptions.list_for, tenant.id) == []
+    # two keys at once, the first typed in lower case with spaces
+    page.get_by_label("Product keys, one a line").fill(
+        f"{keys[0].lower().replace('-', ' ')}\n{keys[1]}"
+    )
+    page.get_by_role("button", name="Redeem").click()
+    expect(page.get_by_test_id("redeemed")).to_contain_text(
+        "2 product keys redeemed: 10 licenses were added to Business Standard, 10 licenses in all."
+    )
+    shot(page, "keys-redeemed")
+    (sub,) = web.engine.read(web.op, subscriptions.list_for, tenant.id)
+    assert (sub.channel, sub.quantity, sub.prepaid_quantity) == ("prepaid", 10, 10)
+    # a key works once
+    page.get_by_label("Product keys, one a line").fill(keys[0])
+    page.get_by_role("button", name="Redeem").click()
+    expect(page.get_by_role("alert")).to_contain_text("has already been used.")
+
+
+def test_r1_only_global_and_billing_admins_redeem_keys(web_sqlite_only: Web, page_in) -> None:
+    web = web_sqlite_only
+    tenant = web.tenant()
+    page = page_in(web)
+    sign_in(page, tenant.emails["global_reader"])
+    response = page.goto("/admin/billing/keys")
+    assert response is not None and response.status == 403

@@ -13,11 +13,30 @@ from abonnement.app import Abonnement
 from abonnement.config import Settings
 from abonnement.services import signin
 from abonnement.web.core import HERE, PREFIX, WebState
-from abonnement.web.pages import billing_accounts, home, invoices, licenses, products, users
+from abonnement.web.pages import (
+    billing_accounts,
+    home,
+    invoices,
+    keys,
+    licenses,
+    operator_view,
+    products,
+    users,
+)
 from abonnement.web.pages import signin as signin_pages
 
 #: The page modules, mounted in this order.
-PAGES = (signin_pages, home, products, invoices, billing_accounts, licenses, users)
+PAGES = (
+    signin_pages,
+    home,
+    products,
+    invoices,
+    billing_accounts,
+    keys,
+    licenses,
+    users,
+    operator_view,
+)
 
 
 def mount(app: FastAPI, engine: Abonnement, settings: Settings, pepper: bytes) -> None:
