@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit clean chromium bench-api
+.PHONY: setup run test lint typecheck unit clean chromium bench-api bench-bill
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ test: lint typecheck chromium
 # The REST API under load on PostgreSQL (bench/api_load.py; BENCH_API_ARGS="--duration 60").
 bench-api: setup
 	$(BIN)/python bench/api_load.py $(BENCH_API_ARGS)
+
+# The billing run over N subscriptions due on one day (bench/bill_run.py;
+# BENCH_BILL_ARGS="--n 100000 --workers 2 --database-url postgresql://...").
+bench-bill: setup
+	$(BIN)/python bench/bill_run.py $(BENCH_BILL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
