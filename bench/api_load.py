@@ -121,9 +121,18 @@ def postgres_version(url: str) -> str:
 
 
 def clear_assignments(url: str) -> None:
-    """Between phases: every lane starts again from nobody assigned (the load generators keep
-    no state across runs)."""
+    """Between runs: every lane starts again from nobody assigned (the load generators keep no
+    state across runs). First the server finishes what the last run left queued: requests that
+    wrk gave up on still run to their commit."""
     with psycopg.connect(url, autocommit=True) as conn:
+        deadline, quiet = time.monotonic() + 60, 0
+        while quiet < 3 and time.monotonic() < deadline:
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'"
+            ).fetchone()
+            quiet = quiet + 1 if busy and busy[0] == 0 else 0
+            time.sleep(0.2)
         conn.execute("DELETE FROM license_assignments")
 
 
@@ -505,7 +514,6 @@ def main(argv: list[str] | None = None) -> int:
                 if args.client == "wrk":
                     if args.warmup > 0:
                         run_wrk(base, plan_path, phase, args.warmup, args.connections, args.threads)
-                        time.sleep(0.5)  # let the server finish what wrk left in flight
                         clear_assignments(url)
                     cpu_before = server_cpu_seconds(process.pid)
                     raw = run_wrk(
