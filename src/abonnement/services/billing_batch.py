@@ -337,6 +337,9 @@ def _ended_due(org: _Org, sub: _Sub) -> lc.StatusChange | None:
     )
 
 
+_Renewal = tuple[lc.Renewal, int | None, date | None]  # a renewal, and what is pending after it
+
+
 class _OneByOne(Exception):
     """This organization's day needs a step the batch does not take."""
 
@@ -378,15 +381,14 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
         if ended is not None and ended.on <= day:
             raise _OneByOne  # move_ended
     # end_terms: renewals, worked out before anything is staged
-    Step = tuple[lc.Renewal, int | None, date | None]  # the renewal, pending after it
-    renewals: list[tuple[_Sub, list[Step]]] = []
+    renewals: list[tuple[_Sub, list[_Renewal]]] = []
     for sub in org.subs:
         if sub.status is not Status.ACTIVE or sub.term_end > day:
             continue
         plan = sub.plan
         assert plan is not None
         anchor = plan.anchor if plan.segments else sub.term_start
-        steps: list[Step] = []
+        steps: list[_Renewal] = []
         term = Period(sub.term_start, sub.term_end)
         pending_q, pending_e = sub.pending_quantity, sub.pending_effective
         while term.end <= day:
@@ -419,12 +421,20 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
     # nothing refuses the day any more: stage it
     events: list[str] = []
     for sub, steps in renewals:
+        after = sub.snapshot()
         for renewal, pending_q, pending_e in steps:
-            snap_before = sub.snapshot()
+            before = after
             sub.term_start, sub.term_end = renewal.term.start, renewal.term.end
             sub.pending_quantity, sub.pending_effective = pending_q, pending_e
+            after = {  # `snapshot` after the renewal: its term and what is pending changed
+                **before,
+                "term_start": sub.term_start.isoformat(),
+                "term_end": sub.term_end.isoformat(),
+                "pending_quantity": pending_q,
+                "pending_effective": pending_e.isoformat() if pending_e else None,
+            }
             w.audits.append(_audit(ctx, org.id, "subscription.renew", "subscription", sub.id, at))
-            w.audits[-1].update(before=snap_before, after=sub.snapshot())
+            w.audits[-1].update(before=before, after=after)
             start = renewal.term.start.isoformat()
             w.events.append(
                 _event(
