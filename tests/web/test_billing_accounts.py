@@ -250,3 +250,36 @@ def test_r1_only_global_and_billing_admins_redeem_keys(web_sqlite_only: Web, pag
     sign_in(page, tenant.emails["global_reader"])
     response = page.goto("/admin/billing/keys")
     assert response is not None and response.status == 403
+
+
+def test_r16_billing_accounts_and_keys_in_danish_and_dutch(web_sqlite_only: Web, page_in) -> None:
+    web = web_sqlite_only
+    tenant = web.tenant(country="DK", currency="DKK")
+    for lang, heading, refusal, keys_heading in (
+        (
+            "da",
+            "Faktureringskonti",
+            "Dette kortnummer er ikke gyldigt. Tjek cifrene.",
+            "Indløs produktnøgler",
+        ),
+        (
+            "nl",
+            "Factureringsaccounts",
+            "Dit kaartnummer is niet geldig. Controleer de cijfers.",
+            "Productsleutels inwisselen",
+        ),
+    ):
+        page = page_in(web, lang)
+        sign_in(page, tenant.emails["global_admin"])
+        page.goto("/admin/billing/accounts")
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        form = page.locator("form").filter(has=page.locator("input[name=kind][value=card]"))
+        form.locator("input[name=card_number]").fill("4242 4242 4242 4241")
+        form.locator("input[name=exp_month]").fill("12")
+        form.locator("input[name=exp_year]").fill("2030")
+        form.locator("input[name=cvc]").fill("123")
+        form.locator("button[type=submit]").click()
+        expect(page.get_by_test_id("error-card_number")).to_have_text(refusal)
+        shot(page, f"refusal-{lang}")
+        page.goto("/admin/billing/keys")
+        expect(page.get_by_role("heading", level=1)).to_have_text(keys_heading)

@@ -128,7 +128,22 @@ def test_r1_an_organization_admin_cannot_reach_the_operator_view(
     _operator_sign_in(other, tenant.emails["global_admin"])
     expect(other.get_by_role("alert")).to_be_visible()
     assert other.url.endswith("/admin/operator/sign-in")
-    # and without a session the operator view asks to sign in
-    anonymous = page_in(web)
-    anonymous.goto("/admin/operator/callbacks")
-    assert "/admin/sign-in" in anonymous.url
+
+
+def test_without_a_session_the_operator_signs_in_and_comes_back(
+    web_sqlite_only: Web, page_in
+) -> None:
+    web = web_sqlite_only
+    page = page_in(web)
+    page.goto("/admin/operator/billing-runs")
+    page.wait_for_url(re.compile(r".*/admin/operator/sign-in\?next=.*"))
+    login = _operator(web)
+    page.get_by_label("Operator login").fill(login)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/admin/operator/billing-runs$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Billing runs")
+    expect(page.get_by_test_id("user")).to_have_text(login)

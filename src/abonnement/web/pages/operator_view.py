@@ -7,9 +7,10 @@ refused (the services refuse them too)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from abonnement.domain.errors import N_, AbonnementError, Code
@@ -24,8 +25,9 @@ from abonnement.web.core import (
     AnonymousPageDep,
     NavItem,
     Page,
-    PageDep,
+    SignInRequiredError,
     WebRoute,
+    current_page,
     describe,
 )
 
@@ -40,10 +42,32 @@ NAV = (
 )
 
 
-def _not_operator(page: Page) -> Response | None:
-    """The refusal for anyone but an operator (an organization's admins included)."""
-    if page.actor.is_operator:
+def _signed_in(request: Request) -> Page | None:
+    try:
+        return current_page(request)
+    except SignInRequiredError:
         return None
+
+
+#: The signed-in page, or None: the operator view has a sign-in page of its own.
+OperatorPageDep = Annotated[Page | None, Depends(_signed_in)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a page of the operator view: never another site."""
+    if target and target.startswith(BASE) and "//" not in target and "\\" not in target:
+        return target
+    return BASE
+
+
+def _operator(page: Page | None, request: Request) -> Page | Response:
+    """The page for an operator; the operator sign-in for no one (and back afterwards); the
+    refusal for anyone else (an organization's admins included)."""
+    if page is None:
+        target = request.url.path if request.method == "GET" else BASE
+        return RedirectResponse(f"{BASE}/sign-in?next={quote(target, safe='')}", status_code=303)
+    if page.actor.is_operator:
+        return page
     return page.render(
         "error.html",
         status_code=403,
@@ -60,13 +84,19 @@ def _render(page: Page, template: str, **values: Any) -> Response:
 
 # -- sign-in ---------------------------------------------------------------------------------------
 def _sign_in_form(
-    page: AnonymousPage, *, login: str = "", status_code: int = 200, **values: object
+    page: AnonymousPage,
+    *,
+    login: str = "",
+    target: str | None = None,
+    status_code: int = 200,
+    **values: object,
 ) -> Response:
     return page.render(
         "operator_sign_in.html",
         status_code=status_code,
         title=page._("Operator sign-in"),
         login=login,
+        next=_safe_next(target or page.request.query_params.get("next")),
         **values,
     )
 
@@ -78,8 +108,9 @@ def operator_sign_in_form(page: AnonymousPageDep) -> Response:
 
 @router.post(f"{BASE}/sign-in")
 async def operator_sign_in(page: AnonymousPageDep) -> Response:
-    login = ""
+    login, target = "", BASE
     try:
+        target = _safe_next((await page.form()).get("next", [""])[0])
         login = await page.field("login")
         password = (await page.form()).get("password", [""])[0]
         state = page.state
@@ -90,10 +121,15 @@ async def operator_sign_in(page: AnonymousPageDep) -> Response:
     except AbonnementError as exc:
         message, remedy = describe(exc, page.locale)
         return _sign_in_form(
-            page, login=login, status_code=exc.status, message=message, remedy=remedy
+            page,
+            login=login,
+            target=target,
+            status_code=exc.status,
+            message=message,
+            remedy=remedy,
         )
     assert result.token is not None
-    response = RedirectResponse(BASE, status_code=303)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         result.token,
@@ -108,9 +144,10 @@ async def operator_sign_in(page: AnonymousPageDep) -> Response:
 
 # -- organizations ---------------------------------------------------------------------------------
 @router.get(BASE)
-def organizations_page(page: PageDep) -> Response:
-    if (refused := _not_operator(page)) is not None:
-        return refused
+def organizations_page(signed_in: OperatorPageDep, request: Request) -> Response:
+    page = _operator(signed_in, request)
+    if isinstance(page, Response):
+        return page
     rows = page.read(operations.organizations_overview)
     return _render(page, "operator_organizations.html", title=page._("Organizations"), rows=rows)
 
@@ -142,9 +179,10 @@ def callback_queue(ctx: Context, status: str | None) -> list[CallbackRow]:
 
 
 @router.get(f"{BASE}/callbacks")
-def callbacks_page(page: PageDep) -> Response:
-    if (refused := _not_operator(page)) is not None:
-        return refused
+def callbacks_page(signed_in: OperatorPageDep, request: Request) -> Response:
+    page = _operator(signed_in, request)
+    if isinstance(page, Response):
+        return page
     show = page.request.query_params.get("show", "open")
     status = None if show == "all" else "open"
     rows = page.read(callback_queue, status)
@@ -163,9 +201,12 @@ def callbacks_page(page: PageDep) -> Response:
 
 
 @router.post(BASE + "/callbacks/{callback_id}/close")
-async def close_callback(page: PageDep, callback_id: int) -> Response:
-    if (refused := _not_operator(page)) is not None:
-        return refused
+async def close_callback(
+    signed_in: OperatorPageDep, request: Request, callback_id: int
+) -> Response:
+    page = _operator(signed_in, request)
+    if isinstance(page, Response):
+        return page
     await page.form()
     page.run(cancellation.close_callback, callback_id)
     return page.redirect(f"{BASE}/callbacks?closed={callback_id}")
@@ -173,8 +214,9 @@ async def close_callback(page: PageDep, callback_id: int) -> Response:
 
 # -- billing runs ----------------------------------------------------------------------------------
 @router.get(f"{BASE}/billing-runs")
-def billing_runs_page(page: PageDep) -> Response:
-    if (refused := _not_operator(page)) is not None:
-        return refused
+def billing_runs_page(signed_in: OperatorPageDep, request: Request) -> Response:
+    page = _operator(signed_in, request)
+    if isinstance(page, Response):
+        return page
     runs = page.read(operations.billing_runs, 14)
     return _render(page, "operator_billing_runs.html", title=page._("Billing runs"), runs=runs)
