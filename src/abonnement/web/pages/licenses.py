@@ -51,7 +51,12 @@ def matches(person: PersonView, query: str) -> bool:
 
 @router.get(BASE)
 def license_list(page: PageDep) -> Response:
-    rows = page.read(licensing.licenses, page.organization_id)
+    # A product whose subscriptions all ended and hold nobody's license is history, not a row.
+    rows = [
+        lv
+        for lv in page.read(licensing.licenses, page.organization_id)
+        if lv.subscription_ids or lv.assigned
+    ]
     over = page.read(licensing.excesses, page.organization_id)
     return page.render(
         "licenses.html",
