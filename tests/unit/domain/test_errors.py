@@ -80,6 +80,10 @@ CONTEXT: dict[Code, dict[str, object]] = {
     Code.PRODUCT_KEY_ALREADY_REDEEMED: {"key": "BCDFG-HJKMN-PQRTV-WXY23-46789"},
     Code.PRODUCT_KEY_MIXED_OFFERS: {},
     Code.UNAUTHENTICATED: {},
+    Code.SIGN_IN_FAILED: {},
+    Code.SIGN_IN_LOCKED: {"minutes": 15},
+    Code.PASSWORD_TOO_SHORT: {"minimum": 10},
+    Code.FORM_EXPIRED: {},
 }
 
 STATUS_BY_KIND = {
