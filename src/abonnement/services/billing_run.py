@@ -14,6 +14,10 @@ event has a unique key, so a repeated day would fail instead of charging twice.
 
 Organizations with a test clock attached live on that clock: `clocks.advance` runs their days,
 the plain run leaves them alone.
+
+Most days are alike (subscriptions renew, the statement charges the new period): `run` has
+`billing_batch` do those for many organizations per transaction, each organization-day still
+whole and with its cursor, and does the rest here, one organization at a time.
 """
 
 from __future__ import annotations
