@@ -17,6 +17,7 @@ from abonnement.domain.catalog import CancellationModel, Offer, PurchaseChannel
 from abonnement.domain.errors import (
     SPECS,
     AbonnementError,
+    BadRequestError,
     Code,
     ConflictError,
     InvalidInputError,
@@ -25,6 +26,7 @@ from abonnement.domain.errors import (
     PermissionDeniedError,
     Refusal,
     RefusedError,
+    TooManyRequestsError,
     UnauthenticatedError,
     error,
     from_refusal,
@@ -80,6 +82,10 @@ CONTEXT: dict[Code, dict[str, object]] = {
     Code.PRODUCT_KEY_ALREADY_REDEEMED: {"key": "BCDFG-HJKMN-PQRTV-WXY23-46789"},
     Code.PRODUCT_KEY_MIXED_OFFERS: {},
     Code.UNAUTHENTICATED: {},
+    Code.IDEMPOTENCY_KEY_INVALID: {"header": "Idempotency-Key", "maximum": 255},
+    Code.IDEMPOTENCY_KEY_REUSED: {"key": "order-17", "method": "POST", "path": "/v1/products"},
+    Code.IDEMPOTENCY_KEY_IN_USE: {"key": "order-17"},
+    Code.RATE_LIMITED: {"limit": 100, "retry_after": 2},
     Code.SIGN_IN_FAILED: {},
     Code.SIGN_IN_LOCKED: {"minutes": 15},
     Code.PASSWORD_TOO_SHORT: {"minimum": 10},
@@ -93,6 +99,8 @@ STATUS_BY_KIND = {
     Kind.REFUSED: 409,
     Kind.CONFLICT: 409,
     Kind.UNAUTHENTICATED: 401,
+    Kind.BAD_REQUEST: 400,
+    Kind.TOO_MANY_REQUESTS: 429,
 }
 CLASS_BY_KIND: dict[Kind, type[AbonnementError]] = {
     Kind.INVALID: InvalidInputError,
@@ -101,6 +109,8 @@ CLASS_BY_KIND: dict[Kind, type[AbonnementError]] = {
     Kind.REFUSED: RefusedError,
     Kind.CONFLICT: ConflictError,
     Kind.UNAUTHENTICATED: UnauthenticatedError,
+    Kind.BAD_REQUEST: BadRequestError,
+    Kind.TOO_MANY_REQUESTS: TooManyRequestsError,
 }
 
 
