@@ -81,6 +81,8 @@ CONTEXT: dict[Code, dict[str, object]] = {
     Code.PRODUCT_KEY_UNKNOWN: {"key": "BCDFG-HJKMN-PQRTV-WXY23-46789"},
     Code.PRODUCT_KEY_ALREADY_REDEEMED: {"key": "BCDFG-HJKMN-PQRTV-WXY23-46789"},
     Code.PRODUCT_KEY_MIXED_OFFERS: {},
+    Code.WEBHOOK_URL_INVALID: {"url": "ftp://hooks.example"},
+    Code.WEBHOOK_EVENT_TYPE_UNKNOWN: {"type": "subscription.renewd"},
     Code.UNAUTHENTICATED: {},
     Code.IDEMPOTENCY_KEY_INVALID: {"header": "Idempotency-Key", "maximum": 255},
     Code.IDEMPOTENCY_KEY_REUSED: {"key": "order-17", "method": "POST", "path": "/v1/products"},
