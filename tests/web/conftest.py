@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from abonnement.app import Abonnement
 from abonnement.clock import FixedClock
@@ -70,6 +70,11 @@ SECRET = "test-only-web-7Hq2Lm9Xc4Vb8Nz3Rt6Wk1Pd5"
 PASSWORD = "correct horse battery staple"
 ROLES = ("global_admin", "billing_admin", "license_admin", "user_admin", "global_reader")
 CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+#: Seconds `abonnement serve` may take to answer /health (generous: the machine may be busy).
+START_TIMEOUT = 120
+#: Milliseconds a page action or an expectation waits before it fails.
+BROWSER_TIMEOUT = 20_000
+expect.set_options(timeout=BROWSER_TIMEOUT)
 #: Every test organization's test clock starts here: a Monday, the first day of its periods.
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -131,7 +136,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def _wait(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"abonnement serve exited: {self.log.read_text()}")
@@ -371,7 +376,7 @@ def page_in(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Any]:
             extra_http_headers={"Accept-Language": lang},
             viewport={"width": 1280, "height": 900},
         )
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(BROWSER_TIMEOUT)
         contexts.append(context)
         page = context.new_page()
         page.shot_prefix = f"{request.node.name}"  # type: ignore[attr-defined]

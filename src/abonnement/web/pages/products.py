@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from abonnement.domain.errors import AbonnementError
+from abonnement.domain.errors import AbonnementError, Code
 from abonnement.domain.roles import Action
 from abonnement.services import cancellation, catalog, invoices, subscriptions, validation
 from abonnement.services.context import Context
@@ -210,8 +210,8 @@ def _cancel_page(
         preview = page.run(cancel_preview, subscription_id)
     except AbonnementError as exc:
         refusal = describe(exc, page.locale)
-        over_limit = exc.code.value == "over_online_cancel_limit"
-        if exc.code.value == "permission_denied":
+        over_limit = exc.code is Code.OVER_ONLINE_CANCEL_LIMIT
+        if exc.code is Code.PERMISSION_DENIED:
             raise
     return page.render(
         "cancel.html",
