@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from abonnement.app import Abonnement
 from abonnement.cli.main import app as cli
+from abonnement.cli.webhook_commands import start_background
 from abonnement.clock import FixedClock
 from abonnement.config import Settings
 from abonnement.services import licensing, subscriptions, webhooks
@@ -208,3 +209,21 @@ def test_the_cli_registers_endpoints_and_delivers(
 
 def receiver_ids(receiver: Receiver) -> list[str]:
     return [webhook_id for _path, webhook_id in receiver.seen]
+
+
+def test_serve_can_run_the_worker_beside_the_api(
+    world: World, receiver: Receiver, database_url: str
+) -> None:
+    """ABONNEMENT_WEBHOOKS_DELIVER=true: `abonnement serve` starts this thread."""
+    org = world.org()
+    world.app.run(world.op, webhooks.create_endpoint, receiver.url("served"))
+    world.app.run(world.op, subscriptions.buy, org.id, "basic-monthly", quantity=1)
+    stop = start_background(Settings(database_url=database_url, webhook_poll_seconds=0.05))
+    try:
+        deadline = time.monotonic() + 20
+        while len(receiver.seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+    assert {path for path, _ in receiver.seen} == {"/served"}
+    assert len(receiver.seen) == 3  # created, invoice issued, payment succeeded

@@ -475,7 +475,7 @@ def message(row: m.Event) -> dict[str, Any]:
     return {
         "id": row.id,
         "type": row.type,
-        "created_at": row.created_at.isoformat(),
+        "created_at": row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "organization_id": row.organization_id,
         "data": row.payload,
     }
