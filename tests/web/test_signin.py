@@ -125,3 +125,14 @@ def test_the_language_switcher_saves_the_users_setting(web: Web, page_in) -> Non
     other.locator("#password").fill(PASSWORD)
     other.get_by_role("button", name="Aanmelden").click()
     expect(other.get_by_role("heading", level=1)).to_have_text("Hjem")
+
+
+def test_the_sign_in_page_sends_a_signed_in_browser_on(web: Web, page_in) -> None:
+    tenant = web.tenant()
+    page = page_in(web)
+    sign_in(page, tenant.emails["global_admin"])
+    page.goto("/admin/sign-in?next=%2Fadmin%2Fbilling%2Fproducts")
+    expect(page).to_have_url(re.compile(r"/admin/billing/products$"))
+    # never to another site
+    page.goto("/admin/sign-in?next=https%3A%2F%2Fexample.org%2F")
+    expect(page).to_have_url(re.compile(r"/admin$"))

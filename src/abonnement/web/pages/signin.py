@@ -46,7 +46,12 @@ def _form(
 
 
 @router.get(f"{PREFIX}/sign-in")
-def sign_in_form(page: AnonymousPageDep) -> Response:
+def sign_in_form(request: Request) -> Response:
+    try:  # signed in already: straight on
+        current_page(request)
+        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+    except SignInRequiredError:
+        page = anonymous_page(request)
     return _form(page, title=page._("Sign in"), message=None, remedy=None)
 
 
