@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from abonnement import i18n
 from abonnement.domain.money import Money
-from abonnement.services import cancellation, clocks, invoices, subscriptions
+from abonnement.services import cancellation, clocks, invoices, organizations, subscriptions
 from abonnement.web.pages.invoices import statuses
 
 from .conftest import Tenant, Web, shot, sign_in
@@ -116,6 +116,26 @@ def test_the_pdf_downloads_in_the_readers_language(web: Web, page_in) -> None:
         data = path.read_bytes()
         assert data.startswith(b"%PDF")
         assert re.search(rb"/Lang \((\w+)\)", data).group(1) == lang.encode()  # type: ignore[union-attr]
+
+
+def test_an_invoice_paid_by_transfer_is_open_until_paid(web_sqlite_only: Web, page_in) -> None:
+    web = web_sqlite_only
+    tenant = web.tenant(card=False)
+    web.engine.run(web.op, organizations.add_payment_method, tenant.id, kind="invoice")
+    web.engine.run(web.actor(tenant), subscriptions.buy, tenant.id, "std-monthly", quantity=4)
+    (invoice,) = web.engine.read(web.op, invoices.list_invoices, tenant.id)
+    page = page_in(web)
+    sign_in(page, tenant.emails["global_reader"])
+    page.goto("/admin/billing/invoices")
+    expect(_row(page, invoice.number).get_by_test_id("status")).to_have_text("Open")
+    expect(page.get_by_test_id("balance")).to_have_text(f"You owe {_money(invoice.total)}.")
+    expect(page.get_by_test_id("payments")).to_contain_text("Pending")
+    _row(page, invoice.number).get_by_role("link", name=invoice.number, exact=True).click()
+    due = i18n.format_date(invoice.due_date, "en")
+    expect(page.get_by_test_id("open-amount")).to_have_text(
+        f"{_money(invoice.total)} is due on {due}."
+    )
+    shot(page, "open-invoice")
 
 
 def test_r1_license_and_user_admins_have_no_invoices(web_sqlite_only: Web, page_in) -> None:
