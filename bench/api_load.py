@@ -274,7 +274,7 @@ def server(
 def wait_until_up(
     process: subprocess.Popen[bytes], url: str, workers: int, server_log: IO[bytes]
 ) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a loaded machine imports slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             server_log.seek(0)
@@ -286,7 +286,9 @@ def wait_until_up(
                 time.sleep(1.0 if workers > 1 else 0.2)
                 return
         time.sleep(0.1)
-    raise SystemExit("the server did not answer /health within 60 s")
+    server_log.seek(0)
+    output = server_log.read().decode(errors="replace")[-4000:]
+    raise SystemExit(f"the server did not answer /health within 120 s:\n{output}")
 
 
 # -- the load generators --------------------------------------------------------------------------

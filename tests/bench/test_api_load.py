@@ -20,6 +20,8 @@ ADMIN_URL = os.environ.get(
     "ABONNEMENT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 PHASE_KEYS = {"requests", "requests_per_s", "p50_ms", "p99_ms", "errors"}
+pytestmark = pytest.mark.integration
+
 # the Python client always; wrk too where it is installed (`apt-get install wrk`)
 CLIENTS = ["httpx", *(["wrk"] if shutil.which("wrk") else [])]
 
