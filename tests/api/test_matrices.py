@@ -172,6 +172,11 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("PATCH", "/v1/users/{user_id}/roles"): tenant(
         may(Action.MANAGE_ADMIN_ROLES), lambda s: {"grant": ["global_reader"]}, user_id="person"
     ),
+    ("PUT", "/v1/users/{user_id}/password"): tenant(
+        may(Action.MANAGE_ADMIN_ROLES),
+        lambda s: {"password": "a long enough password"},
+        user_id="person",
+    ),
     # subscriptions
     ("POST", "/v1/organizations/{organization_id}/subscriptions"): tenant(
         PURCHASES, lambda s: {"offer": "basic-monthly", "quantity": 1}

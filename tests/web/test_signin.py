@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from playwright.sync_api import expect
 
-from abonnement.services import subscriptions
+from abonnement.config import Settings
+from abonnement.services import apikeys, subscriptions
 
-from .conftest import PASSWORD, Server, Web, shot, sign_in
+from .conftest import PASSWORD, SECRET, Server, Web, shot, sign_in
 
 
 def test_sign_in_shows_the_organization_and_the_user_and_signs_out(web: Web, page_in) -> None:
@@ -136,3 +138,37 @@ def test_the_sign_in_page_sends_a_signed_in_browser_on(web: Web, page_in) -> Non
     # never to another site
     page.goto("/admin/sign-in?next=https%3A%2F%2Fexample.org%2F")
     expect(page).to_have_url(re.compile(r"/admin$"))
+
+
+def test_a_global_admin_sets_a_password_over_the_api_and_the_user_signs_in(
+    web: Web, page_in
+) -> None:
+    """R1: global admins give passwords (PUT /v1/users/{id}/password); others may not."""
+    tenant = web.tenant()
+    person = web.people(tenant, 1)[0]
+    pepper = apikeys.server_secret(Settings(database_url="sqlite://", secret_key=SECRET))
+
+    def key(role: str) -> str:
+        return web.engine.run(
+            web.op, apikeys.create_user_key, tenant.users[role], label=role, pepper=pepper
+        ).key
+
+    url = f"{web.url}/v1/users/{person}/password"
+    body = {"password": "my own long password"}
+    refused = httpx.put(url, json=body, headers={"Authorization": f"Bearer {key('user_admin')}"})
+    assert refused.status_code == 403, refused.text
+    short = httpx.put(
+        url,
+        json={"password": "short"},
+        headers={"Authorization": f"Bearer {key('global_admin')}", "Accept-Language": "nb"},
+    )
+    assert short.status_code == 422
+    assert short.json()["code"] == "password_too_short"
+    assert short.json()["detail"] == "Passordet må ha minst 10 tegn."
+    done = httpx.put(url, json=body, headers={"Authorization": f"Bearer {key('global_admin')}"})
+    assert done.status_code == 200, done.text
+    assert done.json()["id"] == person
+    email = done.json()["email"]
+    page = page_in(web)
+    sign_in(page, email, "my own long password")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Home")

@@ -99,6 +99,12 @@ class RolesIn(Body):
     revoke: list[RoleName] = Field(default=[], max_length=5)
 
 
+class PasswordIn(Body):
+    password: str = Field(
+        max_length=1024, description="The new admin-center password (at least 10 characters)."
+    )
+
+
 # subscriptions ----------------------------------------------------------------------------------
 class BuyIn(Body):
     offer: CodeStr

@@ -8,8 +8,8 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import Page, PageDep, paginate
 from abonnement.api.params import OrganizationId, UserId
-from abonnement.api.schemas import OrganizationIn, RolesIn, UserIn
-from abonnement.services import licensing, organizations
+from abonnement.api.schemas import OrganizationIn, PasswordIn, RolesIn, UserIn
+from abonnement.services import licensing, organizations, signin
 from abonnement.services.context import Context
 from abonnement.services.schemas import OrganizationView, UserView
 
@@ -94,3 +94,19 @@ def delete_user(user_id: UserId, caller: CallerDep) -> UserView:
 )
 def set_roles(user_id: UserId, body: RolesIn, caller: CallerDep) -> UserView:
     return caller.run(organizations.set_roles, user_id, grant=body.grant, revoke=body.revoke)
+
+
+def _set_password(ctx: Context, user_id: int, password: str) -> UserView:
+    signin.set_password(ctx, user_id, password)
+    return UserView.of(ctx.user(user_id))
+
+
+@router.put(
+    "/users/{user_id}/password",
+    tags=["users"],
+    summary="Set a user's admin-center password (global admins, or the user themself)",
+    description="The password is stored only as an argon2id hash. A new one ends the user's "
+    "open admin-center sessions and lifts a lockout.",
+)
+def set_password(user_id: UserId, body: PasswordIn, caller: CallerDep) -> UserView:
+    return caller.run(_set_password, user_id, body.password)
