@@ -61,7 +61,9 @@ def test_r15_the_operator_sees_the_callback_an_admin_asked_for_and_closes_it(
     # the operator's queue
     page = page_in(web)
     _operator_sign_in(page, _operator(web))
-    page.wait_for_url(re.compile(r".*/admin/operator$"))
+    page.wait_for_url(re.compile(r".*/admin/operator/organizations$"))
+    nav = page.get_by_role("navigation", name="Main navigation")
+    expect(nav.locator("[aria-current=page]")).to_have_text("Organizations")
     row = page.get_by_test_id(f"organization-{tenant.id}")
     expect(row.get_by_test_id("subscriptions")).to_have_text("1")
     expect(row.get_by_test_id("statuses")).to_have_text("1 active")
@@ -111,7 +113,12 @@ def test_r1_an_organization_admin_cannot_reach_the_operator_view(
     sign_in(page, tenant.emails["global_admin"])
     nav = page.get_by_role("navigation", name="Main navigation")
     expect(nav.get_by_role("link", name="Support callbacks")).to_have_count(0)
-    for path in ("/admin/operator", "/admin/operator/callbacks", "/admin/operator/billing-runs"):
+    for path in (
+        "/admin/operator",
+        "/admin/operator/organizations",
+        "/admin/operator/callbacks",
+        "/admin/operator/billing-runs",
+    ):
         response = page.goto(path)
         assert response is not None and response.status == 403
         expect(page.get_by_role("alert")).to_contain_text(
@@ -146,4 +153,6 @@ def test_without_a_session_the_operator_signs_in_and_comes_back(
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r".*/admin/operator/billing-runs$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Billing runs")
+    nav = page.get_by_role("navigation", name="Main navigation")
+    expect(nav.locator("[aria-current=page]")).to_have_text("Billing runs")
     expect(page.get_by_test_id("user")).to_have_text(login)

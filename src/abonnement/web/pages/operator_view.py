@@ -36,7 +36,7 @@ router = APIRouter(route_class=WebRoute)
 BASE = f"{PREFIX}/operator"
 
 NAV = (
-    NavItem("operator", N_("Organizations"), BASE, None, N_("Operator")),
+    NavItem("operator", N_("Organizations"), f"{BASE}/organizations", None, N_("Operator")),
     NavItem("callbacks", N_("Support callbacks"), f"{BASE}/callbacks", None, N_("Operator")),
     NavItem("billing-runs", N_("Billing runs"), f"{BASE}/billing-runs", None, N_("Operator")),
 )
@@ -144,6 +144,14 @@ async def operator_sign_in(page: AnonymousPageDep) -> Response:
 
 # -- organizations ---------------------------------------------------------------------------------
 @router.get(BASE)
+def operator_home(signed_in: OperatorPageDep, request: Request) -> Response:
+    page = _operator(signed_in, request)
+    if isinstance(page, Response):
+        return page
+    return RedirectResponse(f"{BASE}/organizations", status_code=303)
+
+
+@router.get(f"{BASE}/organizations")
 def organizations_page(signed_in: OperatorPageDep, request: Request) -> Response:
     page = _operator(signed_in, request)
     if isinstance(page, Response):
