@@ -20,6 +20,8 @@ apikey = typer.Typer(
 )
 
 _KIND = {"operator": N_("operator"), "user": N_("user")}
+#: Seconds a `serve --workers` process may take to answer uvicorn's health check.
+WORKER_HEALTHCHECK_S = 60
 
 
 def _pepper() -> bytes:
@@ -80,6 +82,10 @@ def serve(
         proxy_headers=True,
         log_level="info",
         access_log=access_log,
+        # A worker answers the supervisor's health check from a thread of its own; on a busy
+        # machine its first answer (after importing the app) can take longer than uvicorn's 5 s,
+        # and a worker killed for it is started again, and killed again, without end.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 
