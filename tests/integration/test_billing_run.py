@@ -776,8 +776,17 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
             assert one == many
             days += one.days
             _same(_contents(app), _contents(twin))
-        # The batch did the common days; dunning, the trial and the expiry went one by one.
-        assert set(staged) == {plain.id, grows.id, shrinks.id, declines.id, bank.id, annual.id}
+        # The batch did the common days (the expiry too); dunning, the trial and the lifecycle
+        # after the expiry went one by one.
+        assert set(staged) == {
+            plain.id,
+            grows.id,
+            shrinks.id,
+            declines.id,
+            ends.id,
+            bank.id,
+            annual.id,
+        }
         assert 0 < sum(staged.values()) < days
     finally:
         twin.close()

@@ -44,7 +44,7 @@ from abonnement.domain.currencies import currency
 from abonnement.domain.invoices import due_date, totals
 from abonnement.domain.money import Money
 from abonnement.domain.periods import Frequency, Period, period_containing
-from abonnement.domain.subscriptions import Status
+from abonnement.domain.subscriptions import Status, transition
 from abonnement.payments import get_processor
 from abonnement.payments.base import PaymentRequest, Purpose
 from abonnement.services.billing import INVOICE_PREFIX
@@ -88,6 +88,7 @@ class _Sub:
     status_changed_at: datetime
     plan: inv.BillingPlan | None = None
     issued: list[inv.Line] = field(default_factory=list)
+    open_segment: tuple[int, date] | None = None  # the running segment's id and start
 
     def snapshot(self) -> dict[str, Any]:
         """`context.snapshot`: the audit view of a subscription."""
@@ -138,6 +139,7 @@ class _Writes:
     """Everything one pass writes, in the order the one-by-one path would write it."""
 
     sub_updates: list[dict[str, Any]] = field(default_factory=list)
+    segments_ended: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     statements: list[_Statement] = field(default_factory=list)
@@ -296,6 +298,7 @@ def _load_plans(session: Session, subs: dict[int, _Sub]) -> None:
                 for r in rows
             ),
         )
+        sub.open_segment = next(((r.id, r.start) for r in rows if r.end is None), None)
         sub.issued = [
             inv.Line(
                 subscription_id=r.subscription_id,
@@ -375,18 +378,20 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
     for sub in org.subs:
         if sub.status is Status.TRIAL and sub.term_end <= day:
             raise _OneByOne  # end_trials
-        if sub.status is Status.ACTIVE and sub.term_end <= day and not sub.recurring_billing:
-            raise _OneByOne  # end_terms: expiry
         ended = _ended_due(org, sub)
         if ended is not None and ended.on <= day:
             raise _OneByOne  # move_ended
-    # end_terms: renewals, worked out before anything is staged
+    # end_terms: renewals and expiries, worked out before anything is staged
     renewals: list[tuple[_Sub, list[_Renewal]]] = []
     for sub in org.subs:
         if sub.status is not Status.ACTIVE or sub.term_end > day:
             continue
         plan = sub.plan
         assert plan is not None
+        if not sub.recurring_billing:
+            _stage_expiry(sub, plan, day)
+            renewals.append((sub, []))
+            continue
         anchor = plan.anchor if plan.segments else sub.term_start
         steps: list[_Renewal] = []
         term = Period(sub.term_start, sub.term_end)
@@ -421,6 +426,10 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
     # nothing refuses the day any more: stage it
     events: list[str] = []
     for sub, steps in renewals:
+        if not steps:  # recurring billing off: the subscription expires with its term
+            _expire(ctx, org, sub, day, at, w)
+            events.append(lc.EventType.EXPIRED.value)
+            continue
         after = sub.snapshot()
         for renewal, pending_q, pending_e in steps:
             before = after
@@ -450,15 +459,7 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
                 )
             )
             events.append(lc.EventType.RENEWED.value)
-        w.sub_updates.append(
-            {
-                "id": sub.id,
-                "term_start": sub.term_start,
-                "term_end": sub.term_end,
-                "pending_quantity": sub.pending_quantity,
-                "pending_effective": sub.pending_effective,
-            }
-        )
+        w.sub_updates.append(_sub_update(sub))
     if statement is not None:
         statement.audit = _audit(ctx, org.id, "invoice.issue", "invoice", "", at)
         w.audits.append(statement.audit)
@@ -467,6 +468,63 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
     (w.cursors_moved if org.cursor is not None else w.cursors_new).append(cursor_row)
     org.cursor = day
     return events
+
+
+def _sub_update(sub: _Sub) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "status": sub.status,
+        "status_changed_at": sub.status_changed_at,
+        "term_start": sub.term_start,
+        "term_end": sub.term_end,
+        "pending_quantity": sub.pending_quantity,
+        "pending_effective": sub.pending_effective,
+    }
+
+
+def _stage_expiry(sub: _Sub, plan: inv.BillingPlan, day: date) -> None:
+    """`billing.on_service_end` at the end of the term, worked out: the running segment ends
+    today. Should that leave anything to invoice (or the segment start today), the one-by-one
+    path issues it."""
+    if sub.open_segment is None or sub.open_segment[1] >= day:
+        raise _OneByOne
+    segments = plan.segments
+    last = segments[-1]
+    ended = inv.BillingPlan(
+        plan.subscription_id,
+        plan.anchor,
+        plan.frequency,
+        (*segments[:-1], inv.Segment(last.start, day, last.quantity, last.unit_price)),
+    )
+    if inv.generate(ended, day, sub.issued):
+        raise _OneByOne  # a final invoice or credit note
+    sub.plan = ended
+
+
+def _expire(ctx: Context, org: _Org, sub: _Sub, day: date, at: datetime, w: _Writes) -> None:
+    """`lifecycle.end_terms` for recurring billing off: the running segment ends, and the
+    subscription is Expired (`Day.change_status`)."""
+    assert sub.open_segment is not None
+    w.segments_ended.append({"id": sub.open_segment[0], "end": day})
+    before = sub.snapshot()
+    previous = sub.status
+    sub.status = transition(sub.status, Status.EXPIRED)
+    sub.status_changed_at = at
+    w.audits.append(_audit(ctx, org.id, "subscription.expired", "subscription", sub.id, at))
+    w.audits[-1].update(before=before, after=sub.snapshot())
+    w.events.append(
+        _event(
+            org.id,
+            lc.EventType.EXPIRED,
+            sub.id,
+            day,
+            at,
+            previous=previous.value,
+            status=Status.EXPIRED.value,
+            term_end=str(sub.term_end),
+        )
+    )
+    w.sub_updates.append(_sub_update(sub))
 
 
 def _audit(
@@ -606,6 +664,7 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     session = ctx.uow.session
     bulk = _Bulk(session)
     _update(session, m.Subscription, "id", w.sub_updates)
+    _update(session, m.BillingSegment, "id", w.segments_ended)
     events = list(w.events)
     if w.statements:
         events += _statements(ctx, bulk, w.statements, outcome)
