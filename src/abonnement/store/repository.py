@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from abonnement.domain.subscriptions import Status
 from abonnement.store import models as m
+
+_ASSIGNMENTS = cast(Table, m.LicenseAssignment.__table__)
 
 
 class Repository:
@@ -51,6 +54,15 @@ class Users(Repository):
             .order_by(m.User.id)
         ).all()
 
+    def emails(self, organization_id: int, user_ids: Iterable[int]) -> dict[int, str]:
+        """The organization's users among these ids, id -> email (no ORM objects, no roles)."""
+        rows = self.session.execute(
+            select(m.User.id, m.User.email).where(
+                m.User.organization_id == organization_id, m.User.id.in_(list(user_ids))
+            )
+        ).all()
+        return {user_id: email for user_id, email in rows}
+
     def count_with_role(self, organization_id: int, role: str) -> int:
         return (
             self.session.scalar(
@@ -72,6 +84,12 @@ class Catalog(Repository):
 
     def product_by_sku(self, sku: str) -> m.Product | None:
         return self.session.scalars(select(m.Product).where(m.Product.sku == sku)).one_or_none()
+
+    def product_ref(self, sku: str) -> Row[int, str, str] | None:
+        """A product's id, SKU and name, without its service plans."""
+        return self.session.execute(
+            select(m.Product.id, m.Product.sku, m.Product.name).where(m.Product.sku == sku)
+        ).one_or_none()
 
     def products(self) -> Sequence[m.Product]:
         return self.session.scalars(select(m.Product).order_by(m.Product.sku)).all()
@@ -137,6 +155,17 @@ class Subscriptions(Repository):
             .execution_options(populate_existing=True)
         ).all()
 
+    def lock_seats(self, organization_id: int, product_id: int) -> Sequence[Row[int, Status, int]]:
+        """`lock_for_product` for the license-assignment path: the same rows, locked in the same
+        order, but only their id, status and quantity (no offer, prices or service plans)."""
+        s = m.Subscription
+        return self.session.execute(
+            select(s.id, s.status, s.quantity)
+            .where(s.organization_id == organization_id, s.product_id == product_id)
+            .order_by(s.id)
+            .with_for_update()
+        ).all()
+
     def prepaid_for_offer(self, organization_id: int, offer_id: int) -> m.Subscription | None:
         return self.session.scalars(
             select(m.Subscription)
@@ -182,6 +211,28 @@ class Assignments(Repository):
                 m.LicenseAssignment.product_id == product_id,
             )
         ).all()
+
+    def holders(self, subscription_ids: Iterable[int]) -> list[tuple[int, int]]:
+        """(subscription id, user id) of every license of these subscriptions."""
+        ids = list(subscription_ids)
+        if not ids:
+            return []
+        a = m.LicenseAssignment
+        rows = self.session.execute(
+            select(a.subscription_id, a.user_id).where(a.subscription_id.in_(ids))
+        )
+        return [(sub_id, user_id) for sub_id, user_id in rows]
+
+    def insert_many(self, rows: list[dict[str, object]]) -> None:
+        """New assignments in one statement (the ORM's unit of work is not involved)."""
+        self.session.execute(insert(_ASSIGNMENTS), rows)
+
+    def delete_for_users(self, user_ids: Iterable[int], product_id: int) -> int:
+        a = m.LicenseAssignment
+        result = self.session.execute(
+            delete(_ASSIGNMENTS).where(a.user_id.in_(list(user_ids)), a.product_id == product_id)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     def for_user(self, user_id: int) -> Sequence[m.LicenseAssignment]:
         return self.session.scalars(
