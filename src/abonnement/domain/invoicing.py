@@ -14,7 +14,7 @@ Billing is in advance: on an as-of date, every period that has started is charge
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -70,19 +70,31 @@ class BillingPlan:
         """Every billing period that has started by `as_of` and overlaps the service."""
         if not self.segments or as_of < self.segments[0].start:
             return []
-        first = period_containing(self.anchor, self.frequency, self.segments[0].start)
-        periods: list[Period] = []
-        index = 0
-        while True:
-            period = nth_period(first.start, self.frequency, index)
-            if period.start > as_of:
-                break
-            end = self.service_end
-            if end is not None and period.start >= end:
-                break
-            periods.append(period)
-            index += 1
-        return periods
+        return list(
+            _periods_through(
+                self.anchor, self.frequency, self.segments[0].start, self.service_end, as_of
+            )
+        )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _periods_through(
+    anchor: date, frequency: Frequency, first_day: date, service_end: date | None, as_of: date
+) -> tuple[Period, ...]:
+    """`BillingPlan.periods_through`, on the values it depends on (cached: the subscriptions
+    that renew on a day share a few anchors)."""
+    first = period_containing(anchor, frequency, first_day)
+    periods: list[Period] = []
+    index = 0
+    while True:
+        period = nth_period(first.start, frequency, index)
+        if period.start > as_of:
+            break
+        if service_end is not None and period.start >= service_end:
+            break
+        periods.append(period)
+        index += 1
+    return tuple(periods)
 
 
 class LineKind(StrEnum):
@@ -181,13 +193,14 @@ def generate(plan: BillingPlan, as_of: date, issued: Sequence[Line]) -> list[Lin
     Issued charges that still hold are kept; the rest are reversed and the missing charges
     added. Running it again with its own output added to `issued` yields nothing (idempotent).
     """
-    mine = [line for line in issued if line.subscription_id == plan.subscription_id]
+    sid = plan.subscription_id
+    mine = [line for line in issued if line.subscription_id == sid]
     current = live(mine)
     by_period: dict[date, list[Line]] = {}
     for line in current:
         by_period.setdefault(line.period.start, []).append(line)
     # A period once billed stays billed: an earlier as-of date never takes it back.
-    horizon = max([as_of, *by_period])
+    horizon = max(as_of, *by_period) if by_period else as_of
     billed = {p.start: p for p in plan.periods_through(horizon)}
     periods = dict(billed)
     # Periods already charged but no longer in the plan (e.g. after a cancellation) are
@@ -196,19 +209,42 @@ def generate(plan: BillingPlan, as_of: date, issued: Sequence[Line]) -> list[Lin
         periods.setdefault(start, lines[0].period)
     result: list[Line] = []
     for start in sorted(periods):
-        wanted = proposed(plan, periods[start]) if start in billed else []
-        have = sorted(by_period.get(start, []), key=lambda line: (line.start, line.ref or 0))
-        unmatched = Counter(line.shape for line in wanted)
+        period = periods[start]
+        # The charges the period should carry, as shapes first: a charge that is already
+        # issued is kept without working out its amount again (`proposed`, unrounded).
+        wanted = _wanted(plan, period) if start in billed else []
+        have = by_period.get(start, [])
+        if len(have) > 1:
+            have = sorted(have, key=lambda line: (line.start, line.ref or 0))
+        unmatched: dict[tuple[date, date, date, int, int], int] = {}
+        for shape, _segment in wanted:
+            unmatched[shape] = unmatched.get(shape, 0) + 1
         for line in have:
-            if unmatched[line.shape] > 0:
-                unmatched[line.shape] -= 1  # still holds: keep it
+            shape = line.shape
+            if unmatched.get(shape, 0) > 0:
+                unmatched[shape] -= 1  # still holds: keep it
             else:
                 result.append(reversal_of(line))
-        for line in wanted:
-            if unmatched[line.shape] > 0:
-                unmatched[line.shape] -= 1
-                result.append(line)
+        for shape, segment in wanted:
+            if unmatched[shape] > 0:
+                unmatched[shape] -= 1
+                _p, day, end, quantity, _price = shape
+                result.append(charge(sid, period, day, end, quantity, segment.unit_price))
     return result
+
+
+def _wanted(
+    plan: BillingPlan, period: Period
+) -> list[tuple[tuple[date, date, date, int, int], Segment]]:
+    """`proposed(plan, period)` as (`Line.shape`, segment) pairs, in the same order."""
+    wanted = []
+    for segment in plan.segments:
+        start = max(segment.start, period.start)
+        end = period.end if segment.end is None else min(segment.end, period.end)
+        if start < end and segment.quantity > 0:
+            shape = (period.start, start, end, segment.quantity, segment.unit_price.minor)
+            wanted.append((shape, segment))
+    return wanted
 
 
 def immediate_charge(plan: BillingPlan, change_day: date, added: int) -> Line:

@@ -3,11 +3,16 @@
 A period runs from its start (inclusive) to its end (exclusive). Boundaries are always computed
 from the anchor date, never chained from the previous boundary, so an anchor of Jan 31 gives
 Feb 28 (or 29) and then Mar 31 again.
+
+The functions here are pure and their arguments and results immutable (dates, `Frequency`,
+frozen `Period`), so they are cached: a billing run asks for the same few boundaries of the
+same anchors for every subscription that renews on a day.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -24,6 +29,11 @@ class Frequency(StrEnum):
         return 1 if self is Frequency.MONTHLY else 12
 
 
+#: Distinct (anchor, …) arguments kept per cached function: a run sees a few anchors a day.
+CACHE_SIZE = 1 << 16
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def add_months(anchor: date, months: int) -> date:
     """The anchor moved by whole months, its day clamped to the target month's last day."""
     index = anchor.year * 12 + (anchor.month - 1) + months
@@ -60,15 +70,18 @@ class Period:
         return f"{self.start.isoformat()} .. {self.end.isoformat()}"
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def boundary(anchor: date, frequency: Frequency, index: int) -> date:
     """The start of period number `index` (0 is the anchor itself)."""
     return add_months(anchor, index * frequency.months)
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def nth_period(anchor: date, frequency: Frequency, index: int) -> Period:
     return Period(boundary(anchor, frequency, index), boundary(anchor, frequency, index + 1))
 
 
+@functools.lru_cache(maxsize=CACHE_SIZE)
 def period_containing(anchor: date, frequency: Frequency, day: date) -> Period:
     """The anniversary period of `anchor` that contains `day` (which may precede the anchor)."""
     months_apart = (day.year - anchor.year) * 12 + (day.month - anchor.month)

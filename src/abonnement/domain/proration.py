@@ -7,6 +7,7 @@ units until an invoice line is made, which rounds once, half up.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -26,8 +27,11 @@ def exact_share(price: Money, quantity: int, days: int, period_days: int) -> Dec
     return Decimal(price.minor) * quantity * days / Decimal(period_days)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def prorate(price: Money, quantity: int, days: int, period_days: int) -> Money:
-    """One invoice line: quantity licenses for `days` of `period_days`, rounded once."""
+    """One invoice line: quantity licenses for `days` of `period_days`, rounded once. (Cached:
+    the arguments and the result are immutable, and a run prices the same few periods of the
+    same offers again and again.)"""
     return Money.from_decimal_minor(exact_share(price, quantity, days, period_days), price.currency)
 
 

@@ -224,3 +224,107 @@ def test_an_earlier_as_of_date_never_takes_back_a_billed_period() -> None:
     p = plan((date(2026, 3, 1), None, 3))
     issued = issue(generate(p, date(2026, 5, 1), []), [])
     assert generate(p, date(2026, 3, 15), issued) == []
+
+
+# the generator's shortcuts give what the plain definition gives ---------------------------------
+def reference_generate(p: BillingPlan, as_of: date, issued: list[Line]) -> list[Line]:
+    """`generate` as first written: every proposed charge priced, then matched by shape."""
+    from collections import Counter
+
+    from abonnement.domain.invoicing import proposed, reversal_of
+    from abonnement.domain.periods import nth_period
+
+    current = live(line for line in issued if line.subscription_id == p.subscription_id)
+    by_period: dict[date, list[Line]] = {}
+    for line in current:
+        by_period.setdefault(line.period.start, []).append(line)
+    horizon = max([as_of, *by_period])
+    billed = {}
+    if p.segments and horizon >= p.segments[0].start:
+        first = period_containing.__wrapped__(p.anchor, p.frequency, p.segments[0].start)
+        index = 0
+        while True:
+            period = nth_period.__wrapped__(first.start, p.frequency, index)
+            if period.start > horizon or (p.service_end and period.start >= p.service_end):
+                break
+            billed[period.start] = period
+            index += 1
+    periods = dict(billed)
+    for start, lines in by_period.items():
+        periods.setdefault(start, lines[0].period)
+    result: list[Line] = []
+    for start in sorted(periods):
+        wanted = proposed(p, periods[start]) if start in billed else []
+        have = sorted(by_period.get(start, []), key=lambda line: (line.start, line.ref or 0))
+        unmatched = Counter(line.shape for line in wanted)
+        for line in have:
+            if unmatched[line.shape] > 0:
+                unmatched[line.shape] -= 1
+            else:
+                result.append(reversal_of(line))
+        for line in wanted:
+            if unmatched[line.shape] > 0:
+                unmatched[line.shape] -= 1
+                result.append(line)
+    return result
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    anchor=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+    initial=st.integers(min_value=0, max_value=500),
+    steps=changes,
+    price=st.integers(min_value=0, max_value=10**6),
+    frequency=st.sampled_from(list(Frequency)),
+    run_every=st.integers(min_value=1, max_value=45),
+    gap=st.one_of(st.none(), st.integers(min_value=1, max_value=120)),
+    end_after=st.one_of(st.none(), st.integers(min_value=1, max_value=450)),
+    early=st.integers(min_value=0, max_value=60),
+)
+def test_the_generator_gives_what_its_plain_definition_gives(
+    anchor: date,
+    initial: int,
+    steps: list[tuple[int, int]],
+    price: int,
+    frequency: Frequency,
+    run_every: int,
+    gap: int | None,
+    end_after: int | None,
+    early: int,
+) -> None:
+    """The cached periods and the charges matched by shape before they are priced change
+    nothing: on histories with changes, a gap in service, an end and runs on earlier days
+    (a period once billed stays billed), both give the same lines in the same order."""
+    unit = Money.of(price, "NOK")
+    segments: list[tuple[date, date | None, int]] = []
+    start, quantity = anchor, initial
+    for offset, new in sorted(dict(steps).items()):
+        day = anchor + timedelta(days=offset)
+        if day <= start:
+            continue
+        segments.append((start, day, quantity))
+        start, quantity = day, new
+        if gap is not None and offset > 200:  # ended, then reactivated after the gap
+            start = day + timedelta(days=gap)
+            gap = None
+    end = anchor + timedelta(days=end_after) if end_after is not None else None
+    if end is not None and end > start:
+        segments.append((start, end, quantity))
+    elif end is None:
+        segments.append((start, None, quantity))
+    full = plan(*segments, price=unit, frequency=frequency, anchor=anchor)
+    issued: list[Line] = []
+    today = anchor
+    while today <= anchor + timedelta(days=470):
+        known = tuple(s for s in full.segments if s.start <= today)
+        if known:
+            last = known[-1]
+            if last.end is not None and last.end > today:
+                known = (*known[:-1], Segment(last.start, None, last.quantity, last.unit_price))
+        p = BillingPlan(1, anchor, frequency, known)
+        as_of = today - timedelta(days=early) if early and today > anchor else today
+        new = generate(p, as_of, issued)
+        assert new == reference_generate(p, as_of, issued)
+        issued += issue(new, issued)
+        today += timedelta(days=run_every)
+    assert generate(full, today, issued) == reference_generate(full, today, issued)

@@ -176,3 +176,32 @@ def test_every_day_of_a_period_maps_back_to_it(anchor: date, index: int) -> None
         assert period_containing(anchor, Frequency.MONTHLY, period.start + timedelta(offset)) == (
             period
         )
+
+
+# the cache ---------------------------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    anchor=ANCHORS, frequency=FREQUENCIES, index=st.integers(-30, 60), offset=st.integers(-800, 800)
+)
+def test_cached_boundaries_are_the_computed_ones(
+    anchor: date, frequency: Frequency, index: int, offset: int
+) -> None:
+    """The boundaries are cached (a run asks for the same ones again and again): a cached
+    answer is the one computed afresh, asked once or twice."""
+    day = anchor + timedelta(days=offset)
+    for _twice in range(2):
+        assert add_months(anchor, index) == add_months.__wrapped__(anchor, index)
+        assert boundary(anchor, frequency, index) == boundary.__wrapped__(anchor, frequency, index)
+        assert nth_period(anchor, frequency, index) == nth_period.__wrapped__(
+            anchor, frequency, index
+        )
+        assert period_containing(anchor, frequency, day) == period_containing.__wrapped__(
+            anchor, frequency, day
+        )
+
+
+def test_a_cached_period_cannot_be_changed_by_whoever_got_it() -> None:
+    period = nth_period(date(2026, 1, 31), Frequency.MONTHLY, 1)
+    with pytest.raises(AttributeError):
+        period.start = date(2000, 1, 1)  # type: ignore[misc]
+    assert nth_period(date(2026, 1, 31), Frequency.MONTHLY, 1).start == date(2026, 2, 28)

@@ -195,3 +195,25 @@ def test_constant_quantity_pieces_sum_to_price_times_quantity(
     assert abs(charged - price * quantity) <= len(pieces)
     if len(pieces) == 1:
         assert charged == price * quantity
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    price=st.integers(min_value=0, max_value=10**7),
+    code=st.sampled_from(["NOK", "JPY", "KWD"]),
+    quantity=st.integers(min_value=0, max_value=1000),
+    period_days=st.integers(min_value=1, max_value=366),
+    data=st.data(),
+)
+def test_a_cached_proration_is_the_one_computed_afresh(
+    price: int, code: str, quantity: int, period_days: int, data: st.DataObject
+) -> None:
+    """`prorate` is cached (a run prices the same periods again and again): asked twice, it
+    answers what the rounding of the exact share gives."""
+    days = data.draw(st.integers(min_value=0, max_value=period_days))
+    unit = Money.of(price, code)
+    exact = round_half_up(exact_share(unit, quantity, days, period_days))
+    assert prorate(unit, quantity, days, period_days) == Money(exact, unit.currency)
+    assert prorate(unit, quantity, days, period_days) == prorate.__wrapped__(
+        unit, quantity, days, period_days
+    )
