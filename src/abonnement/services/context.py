@@ -100,7 +100,14 @@ class Context:
 
     # loading with tenancy -----------------------------------------------------------------
     def organization(self, organization_id: int) -> m.Organization:
-        org = self.uow.organizations.get(organization_id)
+        if self.clock_pinned or organization_id in self._test_clocks:
+            org = self.uow.organizations.get(organization_id)
+        else:  # the organization and its test clock in one read
+            found = self.uow.organizations.with_test_clock(organization_id)
+            org = found[0] if found else None
+            if found is not None:
+                at = found[1]
+                self._test_clocks[organization_id] = FixedClock(at) if at is not None else None
         if org is None or not self.visible(org.id):
             raise error(Code.NOT_FOUND, entity="organization", id=organization_id)
         self._loaded(org.id)
@@ -139,19 +146,20 @@ class Context:
     ) -> None:
         """Every change leaves a record: who, what, when, before and after; and the changes a
         webhook receiver cares about leave an event beside it (services/events.py)."""
-        record = m.AuditRecord(
-            organization_id=organization_id,
-            actor=self.actor.label,
-            actor_user_id=self.actor.user_id,
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            before=dict(before) if before is not None else None,
-            after=dict(after) if after is not None else None,
-            at=self.now(),
-        )
-        self.uow.audit.add(record)
-        events.for_audit(self, record)
+        record: dict[str, Any] = {
+            "organization_id": organization_id,
+            "actor": self.actor.label,
+            "actor_user_id": self.actor.user_id,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "before": dict(before) if before is not None else None,
+            "after": dict(after) if after is not None else None,
+            "at": self.now(),
+        }
+        self.uow.session.flush()  # what the record speaks of is written first
+        record_id = self.uow.audit.insert(record)
+        events.for_audit(self, record_id, record)
 
 
 def record_change(ctx: Context, action: str, sub: m.Subscription, before: dict[str, Any]) -> None:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, event, insert, or_, select
+from sqlalchemy import Connection, Table, event, insert, or_, select
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,6 +33,8 @@ from abonnement.store import models as m
 
 if TYPE_CHECKING:
     from abonnement.services.context import Context
+
+_EVENTS = cast(Table, m.Event.__table__)
 
 
 class EventType:
@@ -84,34 +86,38 @@ def _type_for(action: str, before: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def for_audit(ctx: Context, record: m.AuditRecord) -> m.Event | None:
-    """The event beside an audit record (see the module's docstring), in its transaction."""
-    if ctx.clock_pinned or ctx.dry_run or record.organization_id is None:
+def for_audit(ctx: Context, record_id: int, record: Mapping[str, Any]) -> int | None:
+    """The event beside an audit record (see the module's docstring), in its transaction; its
+    id, if the record's action announces one."""
+    organization_id = record["organization_id"]
+    if ctx.clock_pinned or ctx.dry_run or organization_id is None:
         return None
-    kind = _type_for(record.action, record.before)
+    kind = _type_for(record["action"], record["before"])
     if kind is None:
         return None
-    ctx.uow.session.flush()  # the audit record's id makes the key
     data: dict[str, Any] = {
-        "action": record.action,
-        "object": record.entity,
-        "id": record.entity_id,
-        "actor": "operator" if record.actor_user_id is None else "user",
-        "actor_user_id": record.actor_user_id,
+        "action": record["action"],
+        "object": record["entity"],
+        "id": record["entity_id"],
+        "actor": "operator" if record["actor_user_id"] is None else "user",
+        "actor_user_id": record["actor_user_id"],
     }
-    if record.before is not None:
-        data["previous"] = record.before
-    data.update(record.after or {})
-    row = m.Event(
-        organization_id=record.organization_id,
-        type=kind,
-        subject_id=record.entity_id,
-        key=f"{kind}:{record.entity_id}:audit-{record.id}",
-        payload=data,
-        created_at=record.at,
-    )
-    ctx.uow.session.add(row)
-    return row
+    if record["before"] is not None:
+        data["previous"] = record["before"]
+    data.update(record["after"] or {})
+    event_id: int = ctx.uow.session.execute(
+        insert(_EVENTS).returning(_EVENTS.c.id),
+        {
+            "organization_id": organization_id,
+            "type": kind,
+            "subject_id": record["entity_id"],
+            "key": f"{kind}:{record['entity_id']}:audit-{record_id}",
+            "payload": data,
+            "created_at": record["at"],
+            "dispatched_at": None,
+        },
+    ).scalar_one()
+    return event_id
 
 
 @event.listens_for(m.Payment, "after_insert")

@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, insert, select
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from abonnement.domain.subscriptions import Status
 from abonnement.store import models as m
 
 _ASSIGNMENTS = cast(Table, m.LicenseAssignment.__table__)
+_AUDIT = cast(Table, m.AuditRecord.__table__)
+
+# The statements of the busiest request paths (authentication, license assignment), built once:
+# building a statement and its cache key costs more than running it.
+_ORG_WITH_CLOCK = (
+    select(m.Organization, m.TestClock.now)
+    .outerjoin(m.TestClock, m.TestClock.organization_id == m.Organization.id)
+    .where(m.Organization.id == bindparam("org"))
+)
+_EMAILS = select(m.User.id, m.User.email).where(
+    m.User.organization_id == bindparam("org"), m.User.id.in_(bindparam("ids", expanding=True))
+)
+_PRODUCT_REF = select(m.Product.id, m.Product.sku, m.Product.name).where(
+    m.Product.sku == bindparam("sku")
+)
+_LOCK_SEATS = (
+    select(m.Subscription.id, m.Subscription.status, m.Subscription.quantity)
+    .where(
+        m.Subscription.organization_id == bindparam("org"),
+        m.Subscription.product_id == bindparam("product"),
+    )
+    .order_by(m.Subscription.id)
+    .with_for_update()
+)
+_HOLDERS = select(m.LicenseAssignment.subscription_id, m.LicenseAssignment.user_id).where(
+    m.LicenseAssignment.subscription_id.in_(bindparam("subs", expanding=True))
+)
 
 
 class Repository:
@@ -31,6 +59,13 @@ class Organizations(Repository):
 
     def list(self) -> Sequence[m.Organization]:
         return self.session.scalars(select(m.Organization).order_by(m.Organization.id)).all()
+
+    def with_test_clock(
+        self, organization_id: int
+    ) -> tuple[m.Organization, datetime | None] | None:
+        """The organization and the time of its test clock, if one is attached, in one read."""
+        row = self.session.execute(_ORG_WITH_CLOCK, {"org": organization_id}).one_or_none()
+        return (row[0], row[1]) if row is not None else None
 
 
 class Users(Repository):
@@ -56,11 +91,7 @@ class Users(Repository):
 
     def emails(self, organization_id: int, user_ids: Iterable[int]) -> dict[int, str]:
         """The organization's users among these ids, id -> email (no ORM objects, no roles)."""
-        rows = self.session.execute(
-            select(m.User.id, m.User.email).where(
-                m.User.organization_id == organization_id, m.User.id.in_(list(user_ids))
-            )
-        ).all()
+        rows = self.session.execute(_EMAILS, {"org": organization_id, "ids": list(user_ids)})
         return {user_id: email for user_id, email in rows}
 
     def count_with_role(self, organization_id: int, role: str) -> int:
@@ -87,9 +118,7 @@ class Catalog(Repository):
 
     def product_ref(self, sku: str) -> Row[int, str, str] | None:
         """A product's id, SKU and name, without its service plans."""
-        return self.session.execute(
-            select(m.Product.id, m.Product.sku, m.Product.name).where(m.Product.sku == sku)
-        ).one_or_none()
+        return self.session.execute(_PRODUCT_REF, {"sku": sku}).one_or_none()
 
     def products(self) -> Sequence[m.Product]:
         return self.session.scalars(select(m.Product).order_by(m.Product.sku)).all()
@@ -158,12 +187,8 @@ class Subscriptions(Repository):
     def lock_seats(self, organization_id: int, product_id: int) -> Sequence[Row[int, Status, int]]:
         """`lock_for_product` for the license-assignment path: the same rows, locked in the same
         order, but only their id, status and quantity (no offer, prices or service plans)."""
-        s = m.Subscription
         return self.session.execute(
-            select(s.id, s.status, s.quantity)
-            .where(s.organization_id == organization_id, s.product_id == product_id)
-            .order_by(s.id)
-            .with_for_update()
+            _LOCK_SEATS, {"org": organization_id, "product": product_id}
         ).all()
 
     def prepaid_for_offer(self, organization_id: int, offer_id: int) -> m.Subscription | None:
@@ -217,10 +242,7 @@ class Assignments(Repository):
         ids = list(subscription_ids)
         if not ids:
             return []
-        a = m.LicenseAssignment
-        rows = self.session.execute(
-            select(a.subscription_id, a.user_id).where(a.subscription_id.in_(ids))
-        )
+        rows = self.session.execute(_HOLDERS, {"subs": ids})
         return [(sub_id, user_id) for sub_id, user_id in rows]
 
     def insert_many(self, rows: list[dict[str, object]]) -> None:
@@ -276,6 +298,13 @@ class Callbacks(Repository):
 
 
 class Audit(Repository):
+    def insert(self, record: dict[str, Any]) -> int:
+        """Append a record at once (it is never changed); its id."""
+        record_id: int = self.session.execute(
+            insert(_AUDIT).returning(_AUDIT.c.id), record
+        ).scalar_one()
+        return record_id
+
     def list(self, organization_id: int | None = None, limit: int = 100) -> Sequence[m.AuditRecord]:
         query = select(m.AuditRecord)
         if organization_id is not None:
