@@ -22,106 +22,33 @@ one-by-one path, which knows every step; the batch leaves it untouched.
 from __future__ import annotations
 
 import functools
-import json
 import uuid
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select, update
 
 from abonnement.clock import local_date
 from abonnement.domain import invoicing as inv
 from abonnement.domain import lifecycle as lc
-from abonnement.domain.catalog import PurchaseChannel
 from abonnement.domain.currencies import currency
-from abonnement.domain.invoices import due_date, totals
+from abonnement.domain.invoices import Totals, due_date, totals
 from abonnement.domain.money import Money
 from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.payments import get_processor
 from abonnement.payments.base import PaymentRequest, Purpose
 from abonnement.services.billing import INVOICE_PREFIX
+from abonnement.services.billing_batch_bulk import Bulk
+from abonnement.services.billing_batch_rows import Org, Sub, load, table_of
 from abonnement.services.context import Context
 from abonnement.store import models as m
 
 #: Organizations per batch (one transaction); each pass of a batch does one day of each.
 BATCH_SIZE = 500
-_IN = 900  # ids per IN (...) list, under every database's parameter limit
-
-
-@dataclass(frozen=True, slots=True)
-class _Offer:
-    code: str
-    name: str
-    term: Frequency
-    billing_frequency: Frequency
-    expired_days: int
-    disabled_days: int
-    prices: dict[str, int]
-
-
-@dataclass(slots=True)
-class _Sub:
-    """A locked subscription row, as plain values."""
-
-    id: int
-    organization_id: int
-    offer: _Offer
-    status: Status
-    channel: PurchaseChannel
-    currency: str
-    quantity: int
-    prepaid_quantity: int
-    recurring_billing: bool
-    credit_check_pending: bool
-    term_start: date
-    term_end: date
-    pending_quantity: int | None
-    pending_effective: date | None
-    status_changed_at: datetime
-    plan: inv.BillingPlan | None = None
-    issued: list[inv.Line] = field(default_factory=list)
-    open_segment: tuple[int, date] | None = None  # the running segment's id and start
-
-    def snapshot(self) -> dict[str, Any]:
-        """`context.snapshot`: the audit view of a subscription."""
-        return {
-            "status": self.status.value,
-            "channel": self.channel.value,
-            "offer": self.offer.code,
-            "quantity": self.quantity,
-            "prepaid_quantity": self.prepaid_quantity,
-            "recurring_billing": self.recurring_billing,
-            "credit_check_pending": self.credit_check_pending,
-            "term_start": self.term_start.isoformat(),
-            "term_end": self.term_end.isoformat(),
-            "pending_quantity": self.pending_quantity,
-            "pending_effective": (
-                self.pending_effective.isoformat() if self.pending_effective else None
-            ),
-        }
-
-
-@dataclass(slots=True)
-class _Org:
-    id: int
-    name: str
-    country: str
-    time_zone: str
-    created_at: datetime
-    cursor: date | None = None
-    subs: list[_Sub] = field(default_factory=list)
-    account: Any = None  # billing_accounts row
-    receivable: int = 0
-    methods: list[Any] = field(default_factory=list)  # payment_methods rows, default first
-    busy: bool = False  # dunning, grace or a test clock: the one-by-one path's
 
 
 @dataclass
@@ -149,178 +76,22 @@ class _Writes:
 
 @dataclass
 class _Statement:
-    org: _Org
+    org: Org
     day: date
     at: datetime
     lines: list[inv.Line]
-    subs: dict[int, _Sub]
+    subs: dict[int, Sub]
     audit: dict[str, Any]  # its audit record, in the organization's order
+    sums: Totals
     invoice: dict[str, Any] = field(default_factory=dict)
     payments: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _table(model: type[m.Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[i : i + _IN] for i in range(0, len(ids), _IN)]
-
-
-def _offers(session: Session) -> dict[int, _Offer]:
-    prices: dict[int, dict[str, int]] = defaultdict(dict)
-    for row in session.execute(select(_table(m.OfferPrice))):
-        prices[row.offer_id][row.currency] = row.amount_minor
-    return {
-        o.id: _Offer(
-            o.code,
-            o.name,
-            Frequency(o.term),
-            Frequency(o.billing_frequency),
-            o.expired_days,
-            o.disabled_days,
-            prices[o.id],
-        )
-        for o in session.execute(select(_table(m.Offer)))
-    }
-
-
-def _load(ctx: Context, ids: list[int]) -> dict[int, _Org]:
-    """Lock the organizations and their subscriptions (id order), and read what their next day
-    needs, a few queries for the whole batch."""
-    session = ctx.uow.session
-    offers = _offers(session)
-    orgs: dict[int, _Org] = {}
-    t = _table(m.Organization)
-    for chunk in _chunks(ids):
-        for row in session.execute(
-            select(t.c.id, t.c.name, t.c.country, t.c.time_zone, t.c.created_at)
-            .where(t.c.id.in_(chunk))
-            .order_by(t.c.id)
-            .with_for_update()
-        ):
-            orgs[row.id] = _Org(row.id, row.name, row.country, row.time_zone, row.created_at)
-    s = _table(m.Subscription)
-    subs: dict[int, _Sub] = {}
-    for chunk in _chunks(ids):
-        for row in session.execute(
-            select(s).where(s.c.organization_id.in_(chunk)).order_by(s.c.id).with_for_update()
-        ).all():
-            sub = _Sub(
-                row.id,
-                row.organization_id,
-                offers[row.offer_id],
-                Status(row.status),
-                PurchaseChannel(row.channel),
-                row.currency,
-                row.quantity,
-                row.prepaid_quantity,
-                row.recurring_billing,
-                row.credit_check_pending,
-                row.term_start,
-                row.term_end,
-                row.pending_quantity,
-                row.pending_effective,
-                row.status_changed_at,
-            )
-            subs[sub.id] = sub
-            orgs[sub.organization_id].subs.append(sub)
-    for chunk in _chunks(ids):
-        for cursor_row in session.execute(
-            select(m.BillingCursor.organization_id, m.BillingCursor.processed_through).where(
-                m.BillingCursor.organization_id.in_(chunk)
-            )
-        ):
-            orgs[cursor_row.organization_id].cursor = cursor_row.processed_through
-        for model in (m.DunningCase, m.LicenseGrace):
-            for org_id in session.scalars(
-                select(model.organization_id).where(
-                    model.organization_id.in_(chunk), model.status == "open"
-                )
-            ):
-                orgs[org_id].busy = True
-        for org_id in session.scalars(
-            select(m.TestClock.organization_id).where(m.TestClock.organization_id.in_(chunk))
-        ):
-            orgs[org_id].busy = True
-        a = _table(m.BillingAccount)
-        for row in session.execute(select(a).where(a.c.organization_id.in_(chunk))):
-            orgs[row.organization_id].account = row
-        p = _table(m.PaymentMethod)
-        for row in session.execute(
-            select(p)
-            .where(p.c.organization_id.in_(chunk), p.c.removed_at.is_(None))
-            .order_by(p.c.organization_id, p.c.is_default.desc(), p.c.id.desc())
-        ):
-            orgs[row.organization_id].methods.append(row)
-    accounts = {o.account.id: o for o in orgs.values() if o.account is not None}
-    le = _table(m.LedgerEntry)
-    for chunk in _chunks(list(accounts)):
-        for account_id, total in session.execute(
-            select(le.c.billing_account_id, func.sum(le.c.amount_minor))
-            .where(le.c.billing_account_id.in_(chunk), le.c.account == "receivable")
-            .group_by(le.c.billing_account_id)
-        ):
-            accounts[account_id].receivable = int(total or 0)
-    _load_plans(session, subs)
-    return orgs
-
-
-def _load_plans(session: Session, subs: dict[int, _Sub]) -> None:
-    """`billing.plan` and `billing.issued_lines` for every subscription of the batch."""
-    segments: dict[int, list[Any]] = defaultdict(list)
-    lines: dict[int, list[Any]] = defaultdict(list)
-    seg = _table(m.BillingSegment)
-    line = _table(m.InvoiceLine)
-    for chunk in _chunks(list(subs)):
-        for row in session.execute(
-            select(seg)
-            .where(seg.c.subscription_id.in_(chunk))
-            .order_by(seg.c.subscription_id, seg.c.start, seg.c.id)
-        ).all():
-            segments[row.subscription_id].append(row)
-        for row in session.execute(
-            select(line).where(line.c.subscription_id.in_(chunk)).order_by(line.c.id)
-        ).all():
-            lines[row.subscription_id].append(row)
-    for sub in subs.values():
-        cur = currency(sub.currency)
-        rows = segments.get(sub.id, [])
-        anchor = rows[0].start if rows else sub.term_start
-        sub.plan = inv.BillingPlan(
-            subscription_id=sub.id,
-            anchor=min(anchor, sub.term_start) if rows else anchor,
-            frequency=sub.offer.billing_frequency,
-            segments=tuple(
-                inv.Segment(r.start, r.end, r.quantity, Money(r.unit_price_minor, cur))
-                for r in rows
-            ),
-        )
-        sub.open_segment = next(((r.id, r.start) for r in rows if r.end is None), None)
-        sub.issued = [
-            inv.Line(
-                subscription_id=r.subscription_id,
-                kind=inv.LineKind(r.kind),
-                period=Period(r.period_start, r.period_end),
-                start=r.start,
-                end=r.end,
-                quantity=r.quantity,
-                unit_price=Money(r.unit_price_minor, cur),
-                amount=Money(r.amount_minor, cur),
-                ref=r.id,
-                reverses=r.reverses_id,
-            )
-            for r in lines.get(sub.id, [])
-        ]
 
 
 # what is due: billing_run.next_day, on values -----------------------------------------------------
 _period_containing = functools.lru_cache(maxsize=65536)(period_containing)
 
 
-def _next_billing_date(sub: _Sub, after: date) -> date | None:
+def _next_billing_date(sub: Sub, after: date) -> date | None:
     plan = sub.plan
     assert plan is not None
     if not plan.segments:
@@ -331,7 +102,12 @@ def _next_billing_date(sub: _Sub, after: date) -> date | None:
     return following if end is None or following < end else None
 
 
-def _ended_due(org: _Org, sub: _Sub) -> lc.StatusChange | None:
+_MOVED_BY_TIME = (Status.EXPIRED, Status.DISABLED)  # the statuses `lc.ended_step` moves on
+
+
+def _ended_due(org: Org, sub: Sub) -> lc.StatusChange | None:
+    if sub.status not in _MOVED_BY_TIME:
+        return None  # what `lc.ended_step` says, without the local date it would not use
     return lc.ended_step(
         sub.status,
         local_date(sub.status_changed_at, org.time_zone),
@@ -347,7 +123,7 @@ class _OneByOne(Exception):
     """This organization's day needs a step the batch does not take."""
 
 
-def _next_day(org: _Org, cursor: date, last: date) -> date | None:
+def _next_day(org: Org, cursor: date, last: date) -> date | None:
     after = cursor + timedelta(days=1)
     due: list[date] = []
     for sub in org.subs:
@@ -366,13 +142,14 @@ def _next_day(org: _Org, cursor: date, last: date) -> date | None:
 
 
 # one organization's day, staged -----------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)  # the organizations of a batch share a few days and zones
 def _moment(day: date, time_zone: str) -> datetime:
     from abonnement.services.billing_run import moment
 
     return moment(day, time_zone)
 
 
-def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> list[str]:
+def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> list[str]:
     """The writes of the organization's day, or _OneByOne before any of them is staged."""
     at = _moment(day, org.time_zone)
     for sub in org.subs:
@@ -382,7 +159,7 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
         if ended is not None and ended.on <= day:
             raise _OneByOne  # move_ended
     # end_terms: renewals and expiries, worked out before anything is staged
-    renewals: list[tuple[_Sub, list[_Renewal]]] = []
+    renewals: list[tuple[Sub, list[_Renewal]]] = []
     for sub in org.subs:
         if sub.status is not Status.ACTIVE or sub.term_end > day:
             continue
@@ -420,9 +197,10 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
             raise _OneByOne  # the account is opened on the way
         cur = currency(org.account.currency)
         rate = Decimal(org.account.tax_rate_bp) / Decimal(10000)
-        if totals([line.amount for line in lines], rate, cur).total.minor <= 0:
+        sums = totals([line.amount for line in lines], rate, cur)
+        if sums.total.minor <= 0:
             raise _OneByOne  # a credit note: refunds
-        statement = _Statement(org, day, at, lines, {s.id: s for s in org.subs}, {})
+        statement = _Statement(org, day, at, lines, {s.id: s for s in org.subs}, {}, sums)
     # nothing refuses the day any more: stage it
     events: list[str] = []
     for sub, steps in renewals:
@@ -459,7 +237,7 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
                 )
             )
             events.append(lc.EventType.RENEWED.value)
-        w.sub_updates.append(_sub_update(sub))
+        w.sub_updates.append(_sub_update(sub, status=False))
     if statement is not None:
         statement.audit = _audit(ctx, org.id, "invoice.issue", "invoice", "", at)
         w.audits.append(statement.audit)
@@ -470,19 +248,21 @@ def _stage_day(ctx: Context, org: _Org, day: date, cursor: date, w: _Writes) -> 
     return events
 
 
-def _sub_update(sub: _Sub) -> dict[str, Any]:
-    return {
-        "id": sub.id,
-        "status": sub.status,
-        "status_changed_at": sub.status_changed_at,
-        "term_start": sub.term_start,
-        "term_end": sub.term_end,
-        "pending_quantity": sub.pending_quantity,
-        "pending_effective": sub.pending_effective,
-    }
+def _sub_update(sub: Sub, *, status: bool = True) -> dict[str, Any]:
+    """The subscription's changed columns (a renewal leaves its status as it was)."""
+    row: dict[str, Any] = {"id": sub.id}
+    if status:
+        row.update(status=sub.status, status_changed_at=sub.status_changed_at)
+    row.update(
+        term_start=sub.term_start,
+        term_end=sub.term_end,
+        pending_quantity=sub.pending_quantity,
+        pending_effective=sub.pending_effective,
+    )
+    return row
 
 
-def _stage_expiry(sub: _Sub, plan: inv.BillingPlan, day: date) -> None:
+def _stage_expiry(sub: Sub, plan: inv.BillingPlan, day: date) -> None:
     """`billing.on_service_end` at the end of the term, worked out: the running segment ends
     today. Should that leave anything to invoice (or the segment start today), the one-by-one
     path issues it."""
@@ -501,7 +281,7 @@ def _stage_expiry(sub: _Sub, plan: inv.BillingPlan, day: date) -> None:
     sub.plan = ended
 
 
-def _expire(ctx: Context, org: _Org, sub: _Sub, day: date, at: datetime, w: _Writes) -> None:
+def _expire(ctx: Context, org: Org, sub: Sub, day: date, at: datetime, w: _Writes) -> None:
     """`lifecycle.end_terms` for recurring billing off: the running segment ends, and the
     subscription is Expired (`Day.change_status`)."""
     assert sub.open_segment is not None
@@ -565,117 +345,22 @@ def _event(
 
 
 # writing ----------------------------------------------------------------------------------------
-class _Bulk:
-    """Rows written below the ORM, in bulk: executemany on SQLite, COPY on PostgreSQL, in the
-    unit of work's transaction. Ids are taken up front, so rows can name each other before they
-    are written: on SQLite after the largest (this transaction holds the write lock), on
-    PostgreSQL from the table's sequence. Values are stored exactly as the models store them."""
-
-    def __init__(self, session: Session) -> None:
-        self.connection = session.connection()
-        self.sqlite = self.connection.dialect.name == "sqlite"
-
-    def ids(self, model: type[m.Base], count: int) -> list[int]:
-        if count == 0:
-            return []
-        name = _table(model).name
-        if self.sqlite:
-            top = self.connection.exec_driver_sql(f"SELECT max(id) FROM {name}").scalar()
-            return list(range((top or 0) + 1, (top or 0) + 1 + count))
-        rows = self.connection.exec_driver_sql(
-            f"SELECT nextval(pg_get_serial_sequence('{name}', 'id')) "
-            f"FROM generate_series(1, {int(count)})"
-        )
-        return sorted(int(row[0]) for row in rows)
-
-    def insert(self, model: type[m.Base], rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        table = _table(model)
-        names = list(rows[0])
-        values: list[tuple[Any, ...]] = [tuple(row.values()) for row in rows]
-        converters = [self._converter(table.c[name].type) for name in names]
-        if any(converters):  # column by column: most columns need nothing
-            columns_of = list(zip(*values, strict=True))
-            for index, convert in enumerate(converters):
-                if convert is not None:
-                    columns_of[index] = tuple(map(convert, columns_of[index]))
-            values = list(zip(*columns_of, strict=True))
-        columns = ", ".join(f'"{name}"' for name in names)
-        if self.sqlite:
-            marks = ", ".join("?" for _ in names)
-            self.connection.exec_driver_sql(
-                f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values
-            )
-            return
-        raw: Any = self.connection.connection.driver_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy,
-        ):
-            for row_values in values:
-                copy.write_row(row_values)
-
-    def _converter(self, kind: Any) -> Callable[[Any], Any] | None:
-        if isinstance(kind, sa.JSON):
-            return json.dumps  # None too: the models store JSON null, as the ORM does
-        if not self.sqlite:
-            return None
-        if isinstance(kind, m.UTCDateTime):
-            return _sqlite_moment
-        if isinstance(kind, sa.Date):
-            return _sqlite_day
-        if isinstance(kind, sa.Boolean):
-            return _sqlite_flag
-        return None
-
-
-@functools.lru_cache(maxsize=4096)  # a batch writes a few moments many times
-def _sqlite_moment(value: datetime | None) -> str | None:
-    """SQLAlchemy's SQLite storage of a `UTCDateTime`: naive UTC, with microseconds."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _sqlite_day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _sqlite_flag(value: bool | None) -> int | None:
-    return int(value) if value is not None else None
-
-
-def _update(session: Session, model: type[m.Base], key: str, rows: list[dict[str, Any]]) -> None:
-    """UPDATE … WHERE key = … for many rows (executemany)."""
-    if not rows:
-        return
-    table = _table(model)
-    names = [name for name in rows[0] if name != key]
-    session.execute(
-        update(table)
-        .where(table.c[key] == bindparam(f"b_{key}"))
-        .values({name: bindparam(f"b_{name}") for name in names}),
-        [{f"b_{name}": value for name, value in row.items()} for row in rows],
-    )
-
-
 def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     session = ctx.uow.session
-    bulk = _Bulk(session)
-    _update(session, m.Subscription, "id", w.sub_updates)
-    _update(session, m.BillingSegment, "id", w.segments_ended)
+    bulk = Bulk(session)
+    bulk.update(m.Subscription, "id", w.sub_updates)
+    bulk.update(m.BillingSegment, "id", w.segments_ended)
     events = list(w.events)
     if w.statements:
         events += _statements(ctx, bulk, w.statements, outcome)
     bulk.insert(m.AuditRecord, w.audits)
     bulk.insert(m.Event, events)
     bulk.insert(m.BillingCursor, w.cursors_new)
-    _update(session, m.BillingCursor, "organization_id", w.cursors_moved)
+    bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
 
 
 def _statements(
-    ctx: Context, bulk: _Bulk, statements: list[_Statement], outcome: Outcome
+    ctx: Context, bulk: Bulk, statements: list[_Statement], outcome: Outcome
 ) -> list[dict[str, Any]]:
     """`billing.statement` for many organizations: numbered invoices with their lines, the
     ledger entries, the renewal charges (a decline opens dunning). Returns the events."""
@@ -685,9 +370,9 @@ def _statements(
     ).scalar_one_or_none()
     first = (counter or 0) + 1
     if counter is None:
-        session.execute(insert(_table(m.InvoiceCounter)).values(id=1, last_number=0))
+        session.execute(insert(table_of(m.InvoiceCounter)).values(id=1, last_number=0))
     session.execute(
-        update(_table(m.InvoiceCounter))
+        update(table_of(m.InvoiceCounter))
         .where(m.InvoiceCounter.id == 1)
         .values(last_number=first + len(statements) - 1)
     )
@@ -697,9 +382,7 @@ def _statements(
     for k, (st, invoice_id) in enumerate(zip(statements, invoice_ids, strict=True)):
         account = st.org.account
         cur = currency(account.currency)
-        sums = totals(
-            [line.amount for line in st.lines], Decimal(account.tax_rate_bp) / Decimal(10000), cur
-        )
+        sums = st.sums  # worked out when the day was staged
         st.invoice = {
             "id": invoice_id,
             "number": f"{INVOICE_PREFIX}{first + k:06d}",
@@ -964,9 +647,9 @@ def run(ctx: Context, ids: list[int], until: datetime) -> Outcome:
     outcome = Outcome()
     todo = list(ids)
     while todo:
-        orgs = _load(ctx, todo)
+        orgs = load(ctx, todo)
         writes = _Writes()
-        staged: list[tuple[_Org, date, list[str]]] = []
+        staged: list[tuple[Org, date, list[str]]] = []
         todo = []
         for org_id in sorted(orgs):
             org = orgs[org_id]

@@ -1,0 +1,293 @@
+"""The billing batch's reads: the locked rows of a batch of organizations, as plain values.
+
+`billing_batch` bills the common day of many organizations at once; this module reads what those
+days need with a few set-based queries for the whole batch (organizations and subscriptions
+locked in id order, cursors, accounts, payment methods, balances, billing plans and the lines
+already issued), and turns the rows into values without the ORM. Values that many rows share
+(an amount in a currency, a period, a line kind) are made once per batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
+
+from abonnement.domain import invoicing as inv
+from abonnement.domain.catalog import PurchaseChannel
+from abonnement.domain.currencies import Currency, currency
+from abonnement.domain.money import Money
+from abonnement.domain.periods import Frequency, Period
+from abonnement.domain.subscriptions import Status
+from abonnement.services.context import Context
+from abonnement.store import models as m
+
+IN_LIST = 900  # ids per IN (...) list, under every database's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    code: str
+    name: str
+    term: Frequency
+    billing_frequency: Frequency
+    expired_days: int
+    disabled_days: int
+    prices: dict[str, int]
+
+
+@dataclass(slots=True)
+class Sub:
+    """A locked subscription row, as plain values."""
+
+    id: int
+    organization_id: int
+    offer: Offer
+    status: Status
+    channel: PurchaseChannel
+    currency: str
+    quantity: int
+    prepaid_quantity: int
+    recurring_billing: bool
+    credit_check_pending: bool
+    term_start: date
+    term_end: date
+    pending_quantity: int | None
+    pending_effective: date | None
+    status_changed_at: datetime
+    plan: inv.BillingPlan | None = None
+    issued: list[inv.Line] = field(default_factory=list)
+    open_segment: tuple[int, date] | None = None  # the running segment's id and start
+
+    def snapshot(self) -> dict[str, Any]:
+        """`context.snapshot`: the audit view of a subscription."""
+        return {
+            "status": self.status.value,
+            "channel": self.channel.value,
+            "offer": self.offer.code,
+            "quantity": self.quantity,
+            "prepaid_quantity": self.prepaid_quantity,
+            "recurring_billing": self.recurring_billing,
+            "credit_check_pending": self.credit_check_pending,
+            "term_start": self.term_start.isoformat(),
+            "term_end": self.term_end.isoformat(),
+            "pending_quantity": self.pending_quantity,
+            "pending_effective": (
+                self.pending_effective.isoformat() if self.pending_effective else None
+            ),
+        }
+
+
+@dataclass(slots=True)
+class Org:
+    id: int
+    name: str
+    country: str
+    time_zone: str
+    created_at: datetime
+    cursor: date | None = None
+    subs: list[Sub] = field(default_factory=list)
+    account: Any = None  # billing_accounts row
+    receivable: int = 0
+    methods: list[Any] = field(default_factory=list)  # payment_methods rows, default first
+    busy: bool = False  # dunning, grace or a test clock: the one-by-one path's
+
+
+def table_of(model: type[m.Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + IN_LIST] for i in range(0, len(ids), IN_LIST)]
+
+
+def _offers(session: Session) -> dict[int, Offer]:
+    prices: dict[int, dict[str, int]] = defaultdict(dict)
+    for row in session.execute(select(table_of(m.OfferPrice))):
+        prices[row.offer_id][row.currency] = row.amount_minor
+    return {
+        o.id: Offer(
+            o.code,
+            o.name,
+            Frequency(o.term),
+            Frequency(o.billing_frequency),
+            o.expired_days,
+            o.disabled_days,
+            prices[o.id],
+        )
+        for o in session.execute(select(table_of(m.Offer)))
+    }
+
+
+def load(ctx: Context, ids: list[int]) -> dict[int, Org]:
+    """Lock the organizations and their subscriptions (id order), and read what their next day
+    needs, a few queries for the whole batch."""
+    session = ctx.uow.session
+    offers = _offers(session)
+    orgs: dict[int, Org] = {}
+    t = table_of(m.Organization)
+    for chunk in chunks(ids):
+        for row in session.execute(
+            select(t.c.id, t.c.name, t.c.country, t.c.time_zone, t.c.created_at)
+            .where(t.c.id.in_(chunk))
+            .order_by(t.c.id)
+            .with_for_update()
+        ):
+            orgs[row.id] = Org(row.id, row.name, row.country, row.time_zone, row.created_at)
+    s = table_of(m.Subscription)
+    subs: dict[int, Sub] = {}
+    for chunk in chunks(ids):
+        for row in session.execute(
+            select(s).where(s.c.organization_id.in_(chunk)).order_by(s.c.id).with_for_update()
+        ).all():
+            sub = Sub(
+                row.id,
+                row.organization_id,
+                offers[row.offer_id],
+                _STATUSES[row.status],
+                _CHANNELS[row.channel],
+                row.currency,
+                row.quantity,
+                row.prepaid_quantity,
+                row.recurring_billing,
+                row.credit_check_pending,
+                row.term_start,
+                row.term_end,
+                row.pending_quantity,
+                row.pending_effective,
+                row.status_changed_at,
+            )
+            subs[sub.id] = sub
+            orgs[sub.organization_id].subs.append(sub)
+    for chunk in chunks(ids):
+        for cursor_row in session.execute(
+            select(m.BillingCursor.organization_id, m.BillingCursor.processed_through).where(
+                m.BillingCursor.organization_id.in_(chunk)
+            )
+        ):
+            orgs[cursor_row.organization_id].cursor = cursor_row.processed_through
+        for model in (m.DunningCase, m.LicenseGrace):
+            for org_id in session.scalars(
+                select(model.organization_id).where(
+                    model.organization_id.in_(chunk), model.status == "open"
+                )
+            ):
+                orgs[org_id].busy = True
+        for org_id in session.scalars(
+            select(m.TestClock.organization_id).where(m.TestClock.organization_id.in_(chunk))
+        ):
+            orgs[org_id].busy = True
+        a = table_of(m.BillingAccount)
+        for row in session.execute(select(a).where(a.c.organization_id.in_(chunk))):
+            orgs[row.organization_id].account = row
+        p = table_of(m.PaymentMethod)
+        for row in session.execute(
+            select(p)
+            .where(p.c.organization_id.in_(chunk), p.c.removed_at.is_(None))
+            .order_by(p.c.organization_id, p.c.is_default.desc(), p.c.id.desc())
+        ):
+            orgs[row.organization_id].methods.append(row)
+    accounts = {o.account.id: o for o in orgs.values() if o.account is not None}
+    le = table_of(m.LedgerEntry)
+    for chunk in chunks(list(accounts)):
+        for account_id, total in session.execute(
+            select(le.c.billing_account_id, func.sum(le.c.amount_minor))
+            .where(le.c.billing_account_id.in_(chunk), le.c.account == "receivable")
+            .group_by(le.c.billing_account_id)
+        ):
+            accounts[account_id].receivable = int(total or 0)
+    load_plans(session, subs)
+    return orgs
+
+
+def load_plans(session: Session, subs: dict[int, Sub]) -> None:
+    """`billing.plan` and `billing.issued_lines` for every subscription of the batch."""
+    segments: dict[int, list[Any]] = defaultdict(list)
+    lines: dict[int, list[Any]] = defaultdict(list)
+    seg = table_of(m.BillingSegment)
+    line = table_of(m.InvoiceLine)
+    columns = (
+        line.c.id,
+        line.c.subscription_id,
+        line.c.kind,
+        line.c.period_start,
+        line.c.period_end,
+        line.c.start,
+        line.c.end,
+        line.c.quantity,
+        line.c.unit_price_minor,
+        line.c.amount_minor,
+        line.c.reverses_id,
+    )
+    for chunk in chunks(list(subs)):
+        for row in session.execute(
+            select(seg)
+            .where(seg.c.subscription_id.in_(chunk))
+            .order_by(seg.c.subscription_id, seg.c.start, seg.c.id)
+        ).all():
+            segments[row.subscription_id].append(row)
+        for row in session.execute(
+            select(*columns).where(line.c.subscription_id.in_(chunk)).order_by(line.c.id)
+        ).all():
+            lines[row.subscription_id].append(row)
+    values = _Values()
+    for sub in subs.values():
+        cur = currency(sub.currency)
+        rows = segments.get(sub.id, [])
+        anchor = rows[0].start if rows else sub.term_start
+        sub.plan = inv.BillingPlan(
+            subscription_id=sub.id,
+            anchor=min(anchor, sub.term_start) if rows else anchor,
+            frequency=sub.offer.billing_frequency,
+            segments=tuple(
+                inv.Segment(r.start, r.end, r.quantity, values.money(r.unit_price_minor, cur))
+                for r in rows
+            ),
+        )
+        sub.open_segment = next(((r.id, r.start) for r in rows if r.end is None), None)
+        sub.issued = [
+            inv.Line(
+                subscription_id=r.subscription_id,
+                kind=_KINDS[r.kind],
+                period=values.period(r.period_start, r.period_end),
+                start=r.start,
+                end=r.end,
+                quantity=r.quantity,
+                unit_price=values.money(r.unit_price_minor, cur),
+                amount=values.money(r.amount_minor, cur),
+                ref=r.id,
+                reverses=r.reverses_id,
+            )
+            for r in lines.get(sub.id, [])
+        ]
+
+
+_KINDS = {kind.value: kind for kind in inv.LineKind}
+_STATUSES = {status.value: status for status in Status}
+_CHANNELS = {channel.value: channel for channel in PurchaseChannel}
+
+
+class _Values:
+    """The immutable values a batch's rows share (prices, periods), each made once."""
+
+    def __init__(self) -> None:
+        self._money: dict[tuple[int, Currency], Money] = {}
+        self._periods: dict[tuple[date, date], Period] = {}
+
+    def money(self, minor: int, cur: Currency) -> Money:
+        found = self._money.get((minor, cur))
+        if found is None:
+            found = self._money[(minor, cur)] = Money(minor, cur)
+        return found
+
+    def period(self, start: date, end: date) -> Period:
+        found = self._periods.get((start, end))
+        if found is None:
+            found = self._periods[(start, end)] = Period(start, end)
+        return found
