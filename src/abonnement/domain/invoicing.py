@@ -21,7 +21,7 @@ from datetime import date
 from enum import StrEnum
 
 from abonnement.domain.money import Money
-from abonnement.domain.periods import Frequency, Period, nth_period, period_containing
+from abonnement.domain.periods import Frequency, Period, nth_period, period_containing, period_index
 from abonnement.domain.proration import prorate
 
 
@@ -83,11 +83,11 @@ def _periods_through(
 ) -> tuple[Period, ...]:
     """`BillingPlan.periods_through`, on the values it depends on (cached: the subscriptions
     that renew on a day share a few anchors)."""
-    first = period_containing(anchor, frequency, first_day)
+    # Counted from the anchor, never from a clamped start: Jan 31 gives Feb 28, then Mar 31.
+    index = period_index(anchor, frequency, first_day)
     periods: list[Period] = []
-    index = 0
     while True:
-        period = nth_period(first.start, frequency, index)
+        period = nth_period(anchor, frequency, index)
         if period.start > as_of:
             break
         if service_end is not None and period.start >= service_end:

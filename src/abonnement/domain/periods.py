@@ -82,8 +82,9 @@ def nth_period(anchor: date, frequency: Frequency, index: int) -> Period:
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
-def period_containing(anchor: date, frequency: Frequency, day: date) -> Period:
-    """The anniversary period of `anchor` that contains `day` (which may precede the anchor)."""
+def period_index(anchor: date, frequency: Frequency, day: date) -> int:
+    """The number of the anniversary period of `anchor` that contains `day` (negative before
+    the anchor)."""
     months_apart = (day.year - anchor.year) * 12 + (day.month - anchor.month)
     index = months_apart // frequency.months
     # The estimate can be one off either way because of day-of-month clamping.
@@ -91,4 +92,10 @@ def period_containing(anchor: date, frequency: Frequency, day: date) -> Period:
         index -= 1
     while boundary(anchor, frequency, index + 1) <= day:
         index += 1
-    return nth_period(anchor, frequency, index)
+    return index
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def period_containing(anchor: date, frequency: Frequency, day: date) -> Period:
+    """The anniversary period of `anchor` that contains `day` (which may precede the anchor)."""
+    return nth_period(anchor, frequency, period_index(anchor, frequency, day))

@@ -328,3 +328,20 @@ def test_the_generator_gives_what_its_plain_definition_gives(
         issued += issue(new, issued)
         today += timedelta(days=run_every)
     assert generate(full, today, issued) == reference_generate(full, today, issued)
+
+
+def test_periods_are_counted_from_the_anchor_when_the_service_starts_in_a_clamped_period() -> None:
+    """An anchor of Jan 31 gives Feb 28 and then Mar 31 again, also for a plan whose first
+    segment starts inside the clamped period (after a gap, say): never Mar 28."""
+    price = Money.of(1000, "EUR")
+    plan = BillingPlan(
+        1,
+        date(2026, 1, 31),
+        Frequency.MONTHLY,
+        (Segment(date(2026, 3, 5), None, 1, price),),
+    )
+    periods = plan.periods_through(date(2026, 4, 1))
+    assert [(p.start, p.end) for p in periods] == [
+        (date(2026, 2, 28), date(2026, 3, 31)),
+        (date(2026, 3, 31), date(2026, 4, 30)),
+    ]
