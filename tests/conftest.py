@@ -31,6 +31,10 @@ ADMIN_URL = os.environ.get(
 )
 SKIP_POSTGRES = os.environ.get("ABONNEMENT_TEST_SKIP_POSTGRES") == "1"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: Test databases do not wait for PostgreSQL to flush the WAL at each commit: what a commit
+#: makes visible, and when, is unchanged; only a crash of the PostgreSQL server itself could
+#: lose the last commits of a database that is dropped at the end of the run anyway.
+NO_COMMIT_FLUSH = 'ALTER DATABASE "{name}" SET synchronous_commit = off'
 
 
 def _psycopg_url(url: str, database: str | None = None) -> str:
@@ -72,6 +76,7 @@ def postgres_database(worker_tag: str) -> Iterator[str]:
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(NO_COMMIT_FLUSH.format(name=name))
     except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
         pytest.fail(
             f"PostgreSQL is needed for the integration tests and is not reachable at {ADMIN_URL}: "

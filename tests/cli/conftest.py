@@ -76,6 +76,8 @@ def postgres_url() -> Iterator[str]:
     try:
         with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+            # as the integration tests' databases (tests/conftest.py): no WAL flush per commit
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
         pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}", pytrace=False)
     base, _, _ = ADMIN_URL.rpartition("/")

@@ -296,6 +296,8 @@ def _start(backend: str, workdir: Path, worker_tag: str) -> Iterator[Web]:
         try:
             with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
+                # as the integration tests' databases (tests/conftest.py): no WAL flush per commit
+                conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
         except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
             pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}", pytrace=False)
         url = _psycopg_url(ADMIN_URL, name)
