@@ -44,8 +44,13 @@ chromium:
 		exit 1; \
 	fi
 
+# Four pytest workers on two cores: most tests spend much of their time waiting on PostgreSQL, a
+# server process, Chromium or a subprocess. --maxschedchunk 1: a worker takes its next test when
+# it needs one, so the slowest (tests/conftest.py, SLOW_FIRST) start first, one per worker.
+PYTEST_WORKERS ?= 4
+
 test: lint typecheck chromium
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 # The REST API under load on PostgreSQL (bench/api_load.py; BENCH_API_ARGS="--duration 60").
 bench-api: setup

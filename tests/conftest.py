@@ -9,6 +9,7 @@ PostgreSQL fails the run; set ABONNEMENT_TEST_SKIP_POSTGRES=1 to run SQLite alon
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import uuid
@@ -35,6 +36,47 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: makes visible, and when, is unchanged; only a crash of the PostgreSQL server itself could
 #: lose the last commits of a database that is dropped at the end of the run anyway.
 NO_COMMIT_FLUSH = 'ALTER DATABASE "{name}" SET synchronous_commit = off'
+
+#: The slowest tests, slowest first. Under xdist they are handed out before everything else, one
+#: to each worker, so that no worker starts one of them when the others are nearly done (`make
+#: test` runs pytest with --maxschedchunk 1: each worker takes its next test when it needs one).
+SLOW_FIRST = (
+    "tests/integration/test_clocks.py::test_real_runs_killed_at_random_points",
+    "tests/integration/test_money_properties.py::",
+    "tests/integration/test_billing_run.py::test_the_batched_run_writes_exactly",
+    "tests/cli/test_demo.py::test_demo_runs_again",
+    "tests/bench/",
+    "tests/cli/test_demo.py::",
+    "tests/api/test_schemathesis.py::",
+    "tests/unit/domain/test_invoicing.py::test_r7_charged_equals",
+    "tests/api/test_idempotency.py::test_r6_two_server_processes",
+    "tests/api/test_rate_limits.py::test_two_server_processes",
+    "tests/api/test_matrices.py::test_r1_role_matrix",
+    "tests/unit/domain/test_invoicing.py::test_the_generator_gives",
+    "tests/integration/test_clocks.py::test_bill_with_workers",
+    "tests/web/test_signin.py::test_the_session_holds_on_another_server",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the tests of SLOW_FIRST first (the rest keep their order). Each worker is
+    first sent two tests; the slowest go first to each worker, the next ones second, the
+    slowest of those to the worker whose first is the quickest."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2:
+        return
+
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)),
+            len(SLOW_FIRST),
+        )
+
+    ranked = sorted(items, key=rank)  # stable: the rest stay in collection order
+    slow = [item for item in ranked if rank(item) < len(SLOW_FIRST)]
+    firsts, seconds = slow[:workers], slow[workers : 2 * workers][::-1]
+    head = [item for pair in itertools.zip_longest(firsts, seconds) for item in pair if item]
+    items[:] = head + ranked[len(head) :]
 
 
 def _psycopg_url(url: str, database: str | None = None) -> str:
