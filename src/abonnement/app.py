@@ -23,7 +23,7 @@ from tenacity import (
 
 from abonnement.clock import Clock, SystemClock
 from abonnement.config import Settings, get_settings
-from abonnement.services.context import Actor, Context
+from abonnement.services.context import ANONYMOUS, Actor, Context
 from abonnement.services.organizations import actor_for_user
 from abonnement.store.db import make_engine
 from abonnement.store.migrate import upgrade
@@ -44,6 +44,10 @@ def is_transient(exc: BaseException) -> bool:
 P = ParamSpec("P")
 T = TypeVar("T")
 
+#: Who runs a use case: an actor, or how to find one inside the use case's own transaction (the
+#: API authenticates a key that way: one transaction per request, not two).
+Caller = Actor | Callable[[Context], Actor]
+
 
 class Abonnement:
     def __init__(
@@ -61,9 +65,14 @@ class Abonnement:
     def migrate(self) -> None:
         upgrade(self.settings.database_url)
 
+    def _context(self, uow: UnitOfWork, actor: Caller) -> Context:
+        if isinstance(actor, Actor):
+            return Context(uow, self.clock, actor)
+        return Context(uow, self.clock, actor(Context(uow, self.clock, ANONYMOUS)))
+
     def run(
         self,
-        actor: Actor,
+        actor: Caller,
         use_case: Callable[Concatenate[Context, P], T],
         /,
         *args: P.args,
@@ -71,7 +80,10 @@ class Abonnement:
     ) -> T:
         """Run one use case in its own transaction: committed if it returns, rolled back if it
         raises, so a refusal never leaves a partial write. A deadlock or lock timeout reported by
-        the database runs the whole use case again, a few times, with jittered backoff."""
+        the database runs the whole use case again, a few times, with jittered backoff.
+
+        `actor` may be a function that finds the actor in the same transaction, before the use
+        case runs (and again on every attempt)."""
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(5),
@@ -79,13 +91,13 @@ class Abonnement:
             reraise=True,
         ):
             with attempt, UnitOfWork(self.engine) as uow:
-                result = use_case(Context(uow, self.clock, actor), *args, **kwargs)
+                result = use_case(self._context(uow, actor), *args, **kwargs)
                 uow.commit()
         return result
 
     def read(
         self,
-        actor: Actor,
+        actor: Caller,
         use_case: Callable[Concatenate[Context, P], T],
         /,
         *args: P.args,
@@ -93,7 +105,7 @@ class Abonnement:
     ) -> T:
         """Run a use case that only reads (a deferred transaction on SQLite), then roll back."""
         with UnitOfWork(self.engine, read_only=True) as uow:
-            return use_case(Context(uow, self.clock, actor), *args, **kwargs)
+            return use_case(self._context(uow, actor), *args, **kwargs)
 
     def actor(self, email: str) -> Actor:
         """The actor for an organization user, with the roles they hold now."""

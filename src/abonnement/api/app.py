@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimits, limiter=limiter, identities=identities)
-    app.state.api = ApiState(engine, pepper)
+    app.state.api = ApiState(engine, pepper, identities)
     errors.install(app)
     v1 = APIRouter(prefix="/v1")
     for module in ROUTERS:

@@ -121,7 +121,10 @@ class KeyIdentities:
             return None
         return found.key_id
 
-    async def key_id(self, token: str | None) -> str | None:
+    async def key_id(self, token: str | None, *, quiet: bool = True) -> str | None:
+        """The key id of a token that authenticates (None for any other), from memory when it
+        was looked up within `ttl`. Should the database fail, None when `quiet` (the route will
+        say what is wrong; count by address meanwhile), else the error."""
         if not token or apikeys.parse(token) is None:
             return None
         digest = hashlib.sha256(token.encode("utf-8")).digest()
@@ -130,7 +133,9 @@ class KeyIdentities:
             return known[0]
         try:
             key_id = await run_in_threadpool(self._lookup, token)
-        except SQLAlchemyError:  # the route will say what is wrong; count by address meanwhile
+        except SQLAlchemyError:
+            if not quiet:
+                raise
             log.warning("could not look up an API key", exc_info=True)
             return None
         self._known[digest] = (key_id, time.monotonic() + self.ttl)

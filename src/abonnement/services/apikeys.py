@@ -34,6 +34,7 @@ from abonnement.config import Settings
 from abonnement.domain.errors import Code, error
 from abonnement.domain.roles import Action
 from abonnement.services import validation as v
+from abonnement.services.context import ANONYMOUS as ANONYMOUS  # authentication runs as it
 from abonnement.services.context import Actor, ActorKind, Context
 from abonnement.services.schemas import View
 from abonnement.store import models as m
@@ -51,8 +52,6 @@ _TOKEN = re.compile(
 )
 #: last_used_at is written at most this often per key, to keep reads from becoming writes.
 TOUCH_INTERVAL = timedelta(minutes=1)
-#: Authentication runs before the caller is known: an actor that can see and do nothing.
-ANONYMOUS = Actor(ActorKind.USER, "anonymous")
 
 
 # -- the key format -------------------------------------------------------------------------------

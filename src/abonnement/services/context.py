@@ -43,6 +43,11 @@ class Actor:
         return self.kind is ActorKind.OPERATOR
 
 
+#: Before the caller is known (signing in, authenticating a key): an actor that can see and do
+#: nothing.
+ANONYMOUS = Actor(ActorKind.USER, "anonymous")
+
+
 @dataclass
 class Context:
     """What a use case runs with: the unit of work, the clock and the caller."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from abonnement.services.context import Context
 
 _EVENTS = cast(Table, m.Event.__table__)
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 class EventType:
@@ -105,8 +106,8 @@ def for_audit(ctx: Context, record_id: int, record: Mapping[str, Any]) -> int | 
     if record["before"] is not None:
         data["previous"] = record["before"]
     data.update(record["after"] or {})
-    event_id: int = ctx.uow.session.execute(
-        insert(_EVENTS).returning(_EVENTS.c.id),
+    event_id: int = ctx.uow.audit.core(
+        _INSERT_EVENT,
         {
             "organization_id": organization_id,
             "type": kind,

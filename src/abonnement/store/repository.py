@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select
+from sqlalchemy import CursorResult, Executable, Row, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from abonnement.domain.subscriptions import Status
@@ -14,6 +14,8 @@ from abonnement.store import models as m
 
 _ASSIGNMENTS = cast(Table, m.LicenseAssignment.__table__)
 _AUDIT = cast(Table, m.AuditRecord.__table__)
+_INSERT_ASSIGNMENTS = insert(_ASSIGNMENTS)
+_INSERT_AUDIT = insert(_AUDIT).returning(_AUDIT.c.id)
 
 # The statements of the busiest request paths (authentication, license assignment), built once:
 # building a statement and its cache key costs more than running it.
@@ -45,6 +47,15 @@ _HOLDERS = select(m.LicenseAssignment.subscription_id, m.LicenseAssignment.user_
 class Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def core(
+        self, statement: Executable, params: Any = None
+    ) -> CursorResult[*tuple[Any, ...]]:
+        """Run a Core statement on the session's connection, without the ORM's result machinery
+        (for the request path's column reads and bulk writes). Pending ORM changes are flushed
+        first, as `Session.execute` would."""
+        self.session.flush()
+        return self.session.connection().execute(statement, params)
 
     def add(self, row: m.Base) -> None:
         self.session.add(row)
@@ -91,7 +102,7 @@ class Users(Repository):
 
     def emails(self, organization_id: int, user_ids: Iterable[int]) -> dict[int, str]:
         """The organization's users among these ids, id -> email (no ORM objects, no roles)."""
-        rows = self.session.execute(_EMAILS, {"org": organization_id, "ids": list(user_ids)})
+        rows = self.core(_EMAILS, {"org": organization_id, "ids": list(user_ids)})
         return {user_id: email for user_id, email in rows}
 
     def count_with_role(self, organization_id: int, role: str) -> int:
@@ -118,7 +129,7 @@ class Catalog(Repository):
 
     def product_ref(self, sku: str) -> Row[int, str, str] | None:
         """A product's id, SKU and name, without its service plans."""
-        return self.session.execute(_PRODUCT_REF, {"sku": sku}).one_or_none()
+        return self.core(_PRODUCT_REF, {"sku": sku}).one_or_none()
 
     def products(self) -> Sequence[m.Product]:
         return self.session.scalars(select(m.Product).order_by(m.Product.sku)).all()
@@ -187,9 +198,7 @@ class Subscriptions(Repository):
     def lock_seats(self, organization_id: int, product_id: int) -> Sequence[Row[int, Status, int]]:
         """`lock_for_product` for the license-assignment path: the same rows, locked in the same
         order, but only their id, status and quantity (no offer, prices or service plans)."""
-        return self.session.execute(
-            _LOCK_SEATS, {"org": organization_id, "product": product_id}
-        ).all()
+        return self.core(_LOCK_SEATS, {"org": organization_id, "product": product_id}).all()
 
     def prepaid_for_offer(self, organization_id: int, offer_id: int) -> m.Subscription | None:
         return self.session.scalars(
@@ -242,19 +251,19 @@ class Assignments(Repository):
         ids = list(subscription_ids)
         if not ids:
             return []
-        rows = self.session.execute(_HOLDERS, {"subs": ids})
+        rows = self.core(_HOLDERS, {"subs": ids})
         return [(sub_id, user_id) for sub_id, user_id in rows]
 
     def insert_many(self, rows: list[dict[str, object]]) -> None:
         """New assignments in one statement (the ORM's unit of work is not involved)."""
-        self.session.execute(insert(_ASSIGNMENTS), rows)
+        self.core(_INSERT_ASSIGNMENTS, rows)
 
     def delete_for_users(self, user_ids: Iterable[int], product_id: int) -> int:
         a = m.LicenseAssignment
-        result = self.session.execute(
+        result = self.core(
             delete(_ASSIGNMENTS).where(a.user_id.in_(list(user_ids)), a.product_id == product_id)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
     def for_user(self, user_id: int) -> Sequence[m.LicenseAssignment]:
         return self.session.scalars(
@@ -300,9 +309,7 @@ class Callbacks(Repository):
 class Audit(Repository):
     def insert(self, record: dict[str, Any]) -> int:
         """Append a record at once (it is never changed); its id."""
-        record_id: int = self.session.execute(
-            insert(_AUDIT).returning(_AUDIT.c.id), record
-        ).scalar_one()
+        record_id: int = self.core(_INSERT_AUDIT, record).scalar_one()
         return record_id
 
     def list(self, organization_id: int | None = None, limit: int = 100) -> Sequence[m.AuditRecord]:

@@ -14,6 +14,7 @@ from abonnement.api.schemas import ApiKeyIn
 from abonnement.services import apikeys
 from abonnement.services import validation as v
 from abonnement.services.apikeys import ApiKeyCreatedView, ApiKeyView
+from abonnement.services.context import Context
 
 router = APIRouter(tags=["api keys"], responses=RESPONSES)
 
@@ -31,10 +32,17 @@ def create_key(body: ApiKeyIn, caller: CallerDep) -> ApiKeyCreatedView:
         if body.user_id is not None:
             raise v.bad("user_id", "an operator key acts as no user")
         return caller.run(apikeys.create_operator_key, label=body.label, pepper=caller.pepper)
-    user_id = body.user_id if body.user_id is not None else caller.actor.user_id
+    return caller.run(_create_user_key, body.user_id, label=body.label, pepper=caller.pepper)
+
+
+def _create_user_key(
+    ctx: Context, user_id: int | None, *, label: str, pepper: bytes
+) -> ApiKeyCreatedView:
+    """A key for the named user, or for the caller themself."""
+    user_id = user_id if user_id is not None else ctx.actor.user_id
     if user_id is None:
         raise v.bad("user_id", 'name the user the key acts as, or ask for "operator": true')
-    return caller.run(apikeys.create_user_key, user_id, label=body.label, pepper=caller.pepper)
+    return apikeys.create_user_key(ctx, user_id, label=label, pepper=pepper)
 
 
 @router.get("/api-keys", summary="List keys without their secrets")
