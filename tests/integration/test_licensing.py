@@ -47,6 +47,34 @@ def test_licenses_view_aggregates_subscriptions_of_one_product(world: World) -> 
     assert app.read(ga, subscriptions.get, b.id).assigned == 3
 
 
+def test_assignment_answers_agree_with_the_licenses_view_across_subscriptions(
+    world: World,
+) -> None:
+    """R4: the counts an assignment answers with (read without listing every holder) are the
+    Licenses view's, over several subscriptions of the product, after assigns and unassigns;
+    a requested user who already holds a license is found among many holders."""
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    app.run(ga, subscriptions.buy, org.id, "std-monthly", quantity=4)
+    app.run(ga, subscriptions.buy, org.id, "std-annual", quantity=6)
+    people = world.people(org, 10)
+    for batch in (people[:3], people[3:7], people[7:9]):
+        answer = app.run(ga, licensing.assign, org.id, "BUS-STD", batch)
+        [view] = app.read(ga, licensing.licenses, org.id)
+        counts = answer.license.model_dump()
+        assert counts == view.model_dump(exclude={"user_ids"})
+        assert sorted(batch) == answer.user_ids and set(batch) <= set(view.user_ids)
+    assert (view.total, view.assigned, view.available) == (10, 9, 1)
+    err = refused(app.run, ga, licensing.assign, org.id, "BUS-STD", [people[9], people[5]])
+    assert err.code is Code.USER_ALREADY_LICENSED
+    back = app.run(ga, licensing.unassign, org.id, "BUS-STD", [people[0], people[8]])
+    [view] = app.read(ga, licensing.licenses, org.id)
+    assert back.license.model_dump() == view.model_dump(exclude={"user_ids"})
+    assert (back.license.assigned, back.license.available) == (7, 3)
+    assert "user_ids" not in back.license.model_dump()
+
+
 def test_a_person_holds_one_license_per_product(world: World) -> None:
     app = world.app
     org = world.org()

@@ -15,7 +15,7 @@ from abonnement.domain.money import Money
 from abonnement.services import cancellation, catalog, licensing, organizations, signin
 from abonnement.services import subscriptions as subs
 from abonnement.services.context import Actor, Context
-from abonnement.services.schemas import LicenseView, SubscriptionView, UserView
+from abonnement.services.schemas import LicenseCountsView, LicenseView, SubscriptionView, UserView
 
 # -- the catalog -----------------------------------------------------------------------------------
 _PLANS = [("EXCHANGE", "Exchange Online"), ("TEAMS", "Teams"), ("SHAREPOINT", "SharePoint")]
@@ -220,7 +220,7 @@ def create_org(
 
 
 # -- steps -----------------------------------------------------------------------------------------
-def licenses_line(views: Sequence[LicenseView]) -> str:
+def licenses_line(views: Sequence[LicenseCountsView]) -> str:
     return "; ".join(
         _(
             "{product}: {assigned} of {total} licenses assigned",

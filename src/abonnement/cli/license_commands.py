@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 import typer
@@ -11,7 +12,7 @@ from abonnement.cli import output as o
 from abonnement.cli.session import _, current
 from abonnement.domain.errors import N_
 from abonnement.services import cancellation, licensing, productkeys
-from abonnement.services.schemas import CallbackView, LicenseView, RedemptionView
+from abonnement.services.schemas import CallbackView, LicenseCountsView, RedemptionView
 
 license_app = typer.Typer(help=N_("Assign licenses to users."), no_args_is_help=True)
 key = typer.Typer(help=N_("Product keys for prepaid subscriptions."), no_args_is_help=True)
@@ -28,7 +29,7 @@ class CallbackStatus(StrEnum):
     all = "all"
 
 
-def licenses_table(views: list[LicenseView]) -> object:
+def licenses_table(views: Sequence[LicenseCountsView]) -> object:
     """The Licenses page: one row per product, its subscriptions together."""
     return o.table(
         _("Licenses"),

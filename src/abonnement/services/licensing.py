@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Protocol
@@ -18,7 +17,13 @@ from abonnement.domain.subscriptions import Status
 from abonnement.services import lifecycle, organizations
 from abonnement.services import validation as v
 from abonnement.services.context import Context
-from abonnement.services.schemas import AssignmentResultView, LicenseView, UserView, View
+from abonnement.services.schemas import (
+    AssignmentResultView,
+    LicenseCountsView,
+    LicenseView,
+    UserView,
+    View,
+)
 from abonnement.store import models as m
 
 MAX_USERS_PER_CALL = 20
@@ -63,23 +68,31 @@ def _users(ctx: Context, organization_id: int, ids: list[int]) -> dict[int, str]
     return emails
 
 
-def _license_view(
-    sku: str, name: str, subs: Sequence[_Seats], holders: Iterable[tuple[int, int]]
-) -> LicenseView:
-    """One product's licenses: `holders` are the (subscription id, user id) of every license
-    of `subs`, which are all the organization's subscriptions of the product."""
+def _license_counts(
+    sku: str, name: str, subs: Sequence[_Seats], assigned: int
+) -> LicenseCountsView:
+    """One product's license counts: `subs` are all the organization's subscriptions of it,
+    `assigned` the licenses assigned from any of them."""
     counted = [s for s in subs if s.status in COUNTED]
-    user_ids = sorted(user_id for _, user_id in holders)
     total = sum(s.quantity for s in counted)
-    return LicenseView(
+    return LicenseCountsView(
         product_sku=sku,
         product_name=name,
         total=total,
-        assigned=len(user_ids),
-        available=max(total - len(user_ids), 0),
+        assigned=assigned,
+        available=max(total - assigned, 0),
         subscription_ids=[s.id for s in counted],
-        user_ids=user_ids,
     )
+
+
+def _license_view(
+    sku: str, name: str, subs: Sequence[_Seats], holders: Iterable[tuple[int, int]]
+) -> LicenseView:
+    """One product's licenses and who holds them: `holders` are the (subscription id, user id)
+    of every license of `subs`, which are all the organization's subscriptions of the product."""
+    user_ids = sorted(user_id for _, user_id in holders)
+    counts = _license_counts(sku, name, subs, len(user_ids))
+    return LicenseView(**counts.model_dump(), user_ids=user_ids)
 
 
 def assign(
@@ -89,21 +102,23 @@ def assign(
     subscriptions of it. All or nothing: if the licenses don't reach, nobody is assigned.
 
     The request path of the REST API's busiest call: a handful of column reads and one insert,
-    no ORM objects. The product's subscriptions are locked (R4) before their licenses are
-    counted, so two assignments never both take the last one."""
+    no ORM objects, and the same work in an organization of any size (the licenses are counted,
+    and only the requested users looked up, not every holder read). The product's subscriptions
+    are locked (R4) before their licenses are counted, so two assignments never both take the
+    last one. The answer carries the product's counts; the Licenses view lists the holders."""
     org = ctx.organization(organization_id)
     ctx.authorize(org.id, Action.ASSIGN_LICENSES)
     ids = _user_ids(user_ids)
     product_id, sku, name = _product(ctx, product_sku)
     emails = _users(ctx, org.id, ids)
     subs = ctx.uow.subscriptions.lock_seats(org.id, product_id)
-    holders = list(ctx.uow.assignments.holders(s.id for s in subs))
-    holding = {user_id for _, user_id in holders}
+    counts, holding = ctx.uow.assignments.seats_taken((s.id for s in subs), ids)
     already = next((user_id for user_id in ids if user_id in holding), None)
     if already is not None:
         raise error(Code.USER_ALREADY_LICENSED, user=emails[already], product=name)
-    counts = Counter(sub_id for sub_id, _ in holders)
-    free = [(s, s.quantity - counts[s.id]) for s in subs if check_assignable(s.status) is None]
+    free = [
+        (s, s.quantity - counts.get(s.id, 0)) for s in subs if check_assignable(s.status) is None
+    ]
     available = sum(max(n, 0) for _, n in free)
     if available < len(ids):
         if not free and subs:
@@ -126,15 +141,15 @@ def assign(
                     "assigned_at": now,
                 }
             )
-            holders.append((sub.id, user_id))
             seats -= 1
     try:
         ctx.uow.assignments.insert_many(rows)
     except IntegrityError:  # the same person assigned by a concurrent request
         raise error(Code.CONCURRENT_CHANGE) from None
     ctx.audit("license.assign", "product", sku, organization_id=org.id, after={"user_ids": ids})
+    assigned = sum(counts.values()) + len(ids)
     return AssignmentResultView(
-        product_sku=sku, user_ids=ids, license=_license_view(sku, name, subs, holders)
+        product_sku=sku, user_ids=ids, license=_license_counts(sku, name, subs, assigned)
     )
 
 
@@ -147,17 +162,15 @@ def unassign(
     product_id, sku, name = _product(ctx, product_sku)
     emails = _users(ctx, org.id, ids)
     subs = ctx.uow.subscriptions.lock_seats(org.id, product_id)
-    holders = ctx.uow.assignments.holders(s.id for s in subs)
-    holding = {user_id for _, user_id in holders}
+    counts, holding = ctx.uow.assignments.seats_taken((s.id for s in subs), ids)
     for user_id in ids:
         if user_id not in holding:
             raise error(Code.LICENSE_NOT_ASSIGNED, user=emails[user_id], product=name)
     ctx.uow.assignments.delete_for_users(ids, product_id)
     ctx.audit("license.unassign", "product", sku, organization_id=org.id, before={"user_ids": ids})
-    gone = set(ids)
-    left = [(sub_id, user_id) for sub_id, user_id in holders if user_id not in gone]
+    assigned = sum(counts.values()) - len(ids)
     return AssignmentResultView(
-        product_sku=sku, user_ids=ids, license=_license_view(sku, name, subs, left)
+        product_sku=sku, user_ids=ids, license=_license_counts(sku, name, subs, assigned)
     )
 
 

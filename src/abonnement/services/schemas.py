@@ -243,8 +243,8 @@ class SwitchView(View):
     moved_user_ids: list[int]
 
 
-class LicenseView(View):
-    """The Licenses page: one product, all its subscriptions together."""
+class LicenseCountsView(View):
+    """One product's licenses, all its subscriptions together: how many, assigned, available."""
 
     product_sku: str
     product_name: str
@@ -252,13 +252,20 @@ class LicenseView(View):
     assigned: int
     available: int
     subscription_ids: list[int]
+
+
+class LicenseView(LicenseCountsView):
+    """The Licenses page: one product, all its subscriptions together, and who holds them."""
+
     user_ids: list[int]
 
 
 class AssignmentResultView(View):
+    """What an assignment did: the users it was for, and the product's counts after it."""
+
     product_sku: str
     user_ids: list[int]
-    license: LicenseView
+    license: LicenseCountsView
 
 
 class RedemptionView(View):
