@@ -43,7 +43,7 @@ NO_COMMIT_FLUSH = 'ALTER DATABASE "{name}" SET synchronous_commit = off'
 SLOW_FIRST = (
     "tests/integration/test_clocks.py::test_real_runs_killed_at_random_points",
     "tests/integration/test_money_properties.py::",
-    "tests/integration/test_billing_run.py::test_the_batched_run_writes_exactly",
+    "tests/integration/test_billing_run_safety.py::test_the_batched_run_writes_exactly",
     "tests/cli/test_demo.py::test_demo_runs_again",
     "tests/bench/",
     "tests/cli/test_demo.py::",

@@ -25,8 +25,7 @@ from abonnement.services import billing_run, clocks, invoices, organizations, su
 from abonnement.store import models as m
 from abonnement.store.db import make_engine
 
-from .conftest import Org, World, card
-from .test_billing_run import (
+from .billing_helpers import (
     RENEWAL_DECLINES,
     at,
     bill,
@@ -41,6 +40,7 @@ from .test_billing_run import (
     statement_lines,
     sub_of,
 )
+from .conftest import Org, World, card
 
 
 def attach(app: Abonnement, org: Org, day: date = date(2026, 3, 2)) -> clocks.ClockView:
