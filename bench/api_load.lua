@@ -1,4 +1,4 @@
--- wrk script of bench/api_load.py:  wrk -t T ... -s bench/api_load.lua URL -- PLAN PHASE T
+-- wrk script of bench/api_load.py:  wrk -t T ... -s bench/api_load.lua URL -- PLAN PHASE T RUN
 --
 -- PLAN is a Lua file written by api_load.py: {lag = K, sku = "...", lanes = {{org, key, users}}}.
 -- Lanes are dealt out to wrk's threads; each thread sends its lanes' requests in turn.
@@ -6,6 +6,7 @@
 -- alternates with taking back the one it assigned K of its own steps earlier (long answered by
 -- then: the thread has sent K * lanes requests over few connections in between), so half the
 -- requests assign and half unassign, and none is refused.
+-- PHASE idempotent_mix: license_mix with an Idempotency-Key on every request.
 -- PHASE authenticated_get: GET /v1/organizations/{id} with the lane's key. PHASE health: /health.
 -- done() prints one line, "API_LOAD_RESULT {json}", for api_load.py.
 
@@ -34,6 +35,7 @@ local cursor = 0
 local phase = "license_mix"
 local lag = 16
 local sku = ""
+local run = "" -- a nonce per wrk run: its Idempotency-Keys are its own
 
 function init(args)
   local plan = dofile(args[1])
@@ -41,6 +43,7 @@ function init(args)
   lag = plan.lag
   sku = plan.sku
   local threads = tonumber(args[3] or "1")
+  run = args[4] or ""
   for i, lane in ipairs(plan.lanes) do
     if (i - 1) % threads == thread_index then
       table.insert(lanes, {
@@ -58,19 +61,37 @@ function init(args)
   end
 end
 
+local sent = 0
+
+-- PHASE idempotent_mix: the same requests, each with an Idempotency-Key of its own, as a careful
+-- client sends them (every one is a first request: its answer is stored for replays).
+local function with_key(headers)
+  sent = sent + 1
+  local copy = {}
+  for name, value in pairs(headers) do
+    copy[name] = value
+  end
+  copy["Idempotency-Key"] = "api-load-" .. run .. "-" .. thread_index .. "-" .. sent
+  return copy
+end
+
 local function mix(lane)
   local n = #lane.users
+  local headers = lane.headers
+  if phase == "idempotent_mix" then
+    headers = with_key(headers)
+  end
   local path = "/v1/organizations/" .. lane.org .. "/licenses/" .. sku .. "/"
   if lane.unassign_next and lane.assigned - lane.taken_back >= lag then
     local user = lane.users[(lane.taken_back % n) + 1]
     lane.taken_back = lane.taken_back + 1
     lane.unassign_next = false
-    return wrk.format("POST", path .. "unassign", lane.headers, '{"user_ids": [' .. user .. "]}")
+    return wrk.format("POST", path .. "unassign", headers, '{"user_ids": [' .. user .. "]}")
   end
   local user = lane.users[(lane.assigned % n) + 1]
   lane.assigned = lane.assigned + 1
   lane.unassign_next = true
-  return wrk.format("POST", path .. "assign", lane.headers, '{"user_ids": [' .. user .. "]}")
+  return wrk.format("POST", path .. "assign", headers, '{"user_ids": [' .. user .. "]}")
 end
 
 -- wrk calls request() once on thread 0 before the run, to check what it returns, and never sends

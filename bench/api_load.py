@@ -21,6 +21,8 @@ What it does, from nothing:
 
    - ``license_mix``: ``POST /v1/organizations/{id}/licenses/{sku}/assign`` and ``/unassign``,
      half each, one user per call, every admin key of every organization at once;
+   - ``idempotent_mix``: the same, with an ``Idempotency-Key`` of its own on every request, as a
+     careful client sends them (each is a first request, whose answer is kept for replays);
    - ``authenticated_get``: ``GET /v1/organizations/{id}`` with the same keys (authentication
      and one read: the cheapest use case);
    - ``health``: ``GET /health`` (no key, no database: the HTTP stack alone);
@@ -76,7 +78,7 @@ CARD: dict[str, Any] = {
 #: wrk: a lane unassigns the user it assigned this many of its own steps earlier, long after that
 #: request was answered (each wrk thread interleaves all its lanes and has few connections each).
 WRK_LAG = 16
-PHASES = ("license_mix", "authenticated_get", "health")
+PHASES = ("license_mix", "idempotent_mix", "authenticated_get", "health")
 
 
 def log(message: str) -> None:
@@ -118,6 +120,13 @@ def postgres_version(url: str) -> str:
     with psycopg.connect(url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "?"
+
+
+def count_rows(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        found = row.fetchone()
+    return int(found[0]) if found else 0
 
 
 def clear_assignments(url: str) -> None:
@@ -312,6 +321,7 @@ def run_wrk(
         str(plan_path),
         phase,
         str(threads),
+        secrets.token_hex(4),  # this run's own Idempotency-Keys (idempotent_mix)
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
@@ -534,9 +544,11 @@ def main(argv: list[str] | None = None) -> int:
                 figures = phase_figures(raw)
                 cpu = server_cpu_seconds(process.pid) - cpu_before
                 figures["server_cpu_s"] = round(cpu, 1)
-                if phase == "license_mix":
+                if phase in ("license_mix", "idempotent_mix"):
                     # one user per call: each request is one license assigned or taken back
                     figures["assignments_per_s"] = figures["requests_per_s"]
+                # answers kept for replays so far (idempotent_mix adds one per request)
+                figures["idempotency_keys_stored"] = count_rows(url, "idempotency_keys")
                 report[phase] = figures
                 log(
                     f"{phase}: {figures['requests_per_s']} requests/s, p50 {figures['p50_ms']} ms, "

@@ -17,6 +17,7 @@ import json
 import resource
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,10 @@ def _slices(plan: dict[str, Any], connections: int, part: int, parts: int) -> li
     return mine
 
 
+#: The phases that assign and take back licenses (idempotent_mix with an Idempotency-Key each).
+MIXES = ("license_mix", "idempotent_mix")
+
+
 async def _worker(
     client: httpx.AsyncClient,
     work: dict[str, Any],
@@ -59,10 +64,13 @@ async def _worker(
         started = time.perf_counter()
         if started >= stop_at:
             return
-        if phase == "license_mix":
+        if phase in MIXES:
             user = users[(step // 2) % len(users)]
             action = "assign" if step % 2 == 0 else "unassign"
-            request = client.post(f"{base}/{action}", json={"user_ids": [user]}, headers=headers)
+            sent = headers
+            if phase == "idempotent_mix":  # every request a first one, with its own key
+                sent = {**headers, "Idempotency-Key": f"api-load-{org}-{uuid.uuid4().hex}"}
+            request = client.post(f"{base}/{action}", json={"user_ids": [user]}, headers=sent)
         elif phase == "authenticated_get":
             request = client.get(f"/v1/organizations/{org}", headers=headers)
         else:
@@ -75,7 +83,7 @@ async def _worker(
         finished = time.perf_counter()
         if measure_from <= finished <= stop_at:
             record(started, finished, status)
-        if status in (200, 0) or phase != "license_mix":
+        if status in (200, 0) or phase not in MIXES:
             step += 1
         else:  # an unexpected refusal: move on to the next person, as a fresh pair
             step += 2 - step % 2

@@ -65,13 +65,18 @@ def test_a_short_run_prints_every_figure_without_errors_and_drops_its_database(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)  # stdout is the JSON alone
-    for phase in ("license_mix", "authenticated_get", "health"):
+    for phase in ("license_mix", "idempotent_mix", "authenticated_get", "health"):
         figures = report[phase]
         assert figures.keys() >= PHASE_KEYS, figures
         assert figures["errors"] == 0, figures
         assert figures["requests"] > 0, figures
         assert figures["p50_ms"] <= figures["p99_ms"], figures
     assert report["license_mix"]["assignments_per_s"] > 0
+    assert report["idempotent_mix"]["assignments_per_s"] > 0
+    # only the idempotent phase sends keys: each of its requests left one answer for replays
+    assert report["license_mix"]["idempotency_keys_stored"] == 0
+    idempotent = report["idempotent_mix"]
+    assert idempotent["idempotency_keys_stored"] >= idempotent["requests"]
     assert report["server"]["workers"] == 2
     assert report["server"]["environment"] == "production"
     assert report["server"]["database"].startswith("postgresql")
