@@ -34,9 +34,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -152,6 +154,21 @@ class IdempotencyStore:
         now = self._now()
         with Session(self.engine.engine) as session, session.begin():
             _without_waiting_for_disk(session)
+            # The common case, a key never seen: one INSERT that does nothing on a conflict.
+            values = {
+                "scope": scope,
+                "key": key,
+                "fingerprint": print_,
+                "method": method,
+                "path": path[:1000],
+                "status": IN_PROGRESS,
+                "created_at": now,
+                "locked_at": now,
+                "expires_at": now + self.ttl,
+            }
+            inserted = session.execute(_insert_new(session), values).scalar_one_or_none()
+            if inserted is not None:
+                return Claim(Outcome.RUN, int(inserted), now)
             row = session.scalars(
                 select(m.IdempotencyKey).where(
                     m.IdempotencyKey.scope == scope, m.IdempotencyKey.key == key
@@ -256,6 +273,21 @@ class IdempotencyStore:
             self.purge()
         except SQLAlchemyError:  # housekeeping: never fail a request on it
             log.warning("could not delete expired idempotency keys", exc_info=True)
+
+
+_KEYS = cast(Table, m.IdempotencyKey.__table__)
+#: INSERT … ON CONFLICT (scope, key) DO NOTHING RETURNING id, per dialect (PostgreSQL and SQLite
+#: both have it), built once: the id of the new row, or no row when the key exists.
+_INSERT_NEW = {
+    name: dialect_insert(_KEYS)
+    .on_conflict_do_nothing(index_elements=["scope", "key"])
+    .returning(_KEYS.c.id)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def _insert_new(session: Session) -> Any:
+    return _INSERT_NEW[session.get_bind().dialect.name]
 
 
 def _without_waiting_for_disk(session: Session) -> None:
