@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import anyio
 import anyio.to_thread
 import pytest
@@ -19,7 +21,9 @@ def _threads_while_serving(settings: Settings) -> int:
         async with app.router.lifespan_context(app):
             return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
 
-    return anyio.run(serve)
+    # in a thread of its own: the test's thread may already run an event loop (other tests')
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, serve).result()
 
 
 def test_requests_run_on_as_many_worker_threads_as_configured(database_url: str) -> None:
