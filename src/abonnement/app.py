@@ -10,6 +10,7 @@ use cases, each in its own unit of work.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
@@ -47,6 +48,15 @@ T = TypeVar("T")
 #: Who runs a use case: an actor, or how to find one inside the use case's own transaction (the
 #: API authenticates a key that way: one transaction per request, not two).
 Caller = Actor | Callable[[Context], Actor]
+
+#: Work that belongs in the commit of every use case run in this context, done in its
+#: transaction just before it commits; raising refuses the use case (it is rolled back). The
+#: API's idempotency keys mark their claim "committed" this way, so a request's changes and the
+#: record that they were made are one commit: a retry after a crash between that commit and the
+#: kept answer can't run the request again.
+before_commit: ContextVar[Callable[[UnitOfWork], None] | None] = ContextVar(
+    "abonnement_before_commit", default=None
+)
 
 
 class Abonnement:
@@ -92,6 +102,9 @@ class Abonnement:
         ):
             with attempt, UnitOfWork(self.engine) as uow:
                 result = use_case(self._context(uow, actor), *args, **kwargs)
+                hook = before_commit.get()
+                if hook is not None:
+                    hook(uow)
                 uow.commit()
         return result
 

@@ -15,15 +15,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi import Depends
 from sqlalchemy import func, select
 
-from abonnement.api.idempotency import HEADER, IdempotencyStore, fingerprint
+from abonnement.api.auth import Caller, caller
+from abonnement.api.idempotency import HEADER, Claim, IdempotencyStore, Outcome, fingerprint
+from abonnement.app import before_commit
 from abonnement.clock import FixedClock
+from abonnement.domain.errors import AbonnementError, Code, error
 from abonnement.services import organizations
+from abonnement.services.context import Context
 from abonnement.store import models as m
 
 from .conftest import CARD, SECRET, Api, Harness, Tenant, problem
@@ -227,7 +232,32 @@ def test_a_server_error_releases_the_key_so_a_retry_runs_again(
     assert len(calls) == 2
 
 
-def _hold(shop: Harness, tenant: Tenant, key: str, body: bytes) -> IdempotencyStore:
+def test_a_try_again_refusal_releases_the_key_even_when_the_api_key_is_touched(
+    shop: Harness,
+) -> None:
+    """A refusal that says "try again" changed nothing, so the retry runs - the key's last-used
+    time, written in a transaction of its own during the request, isn't the request's change."""
+    tenant = shop.tenant("Northwind")  # a new API key: its first use records its last-used time
+    calls: list[int] = []
+
+    def busy_then_fine(ctx: Context) -> dict[str, int]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error(Code.CONCURRENT_CHANGE)
+        return {"calls": len(calls)}
+
+    @shop.fastapi.post("/v1/busy-for-tests")
+    def busy(who: Annotated[Caller, Depends(caller)]) -> dict[str, int]:
+        return who.run(busy_then_fine)
+
+    api = shop.client(tenant.keys["global_admin"])
+    problem(api.post("/v1/busy-for-tests", {}, headers={HEADER: "again"}), 409, "concurrent_change")
+    ok = api.post("/v1/busy-for-tests", {}, headers={HEADER: "again"})
+    assert ok.status_code == 200 and ok.json() == {"calls": 2}
+    assert api.post("/v1/busy-for-tests", {}, headers={HEADER: "again"}).content == ok.content
+
+
+def _hold(shop: Harness, tenant: Tenant, key: str, body: bytes) -> tuple[IdempotencyStore, Claim]:
     """A request with `key` that is running (or whose process died): its claim, made through
     the server's own store."""
     store = IdempotencyStore(shop.server_engine, shop.server_engine.settings)
@@ -235,7 +265,7 @@ def _hold(shop: Harness, tenant: Tenant, key: str, body: bytes) -> IdempotencySt
     path = f"/v1/organizations/{tenant.id}/subscriptions"
     claim = store.claim(key_id, key, fingerprint("POST", path, b"", body), "POST", path)
     assert claim.outcome.value == "run"
-    return store
+    return store, claim
 
 
 def test_a_retry_while_the_first_runs_gets_409_with_retry_after(
@@ -253,6 +283,88 @@ def test_a_retry_while_the_first_runs_gets_409_with_retry_after(
     assert taken.status_code == 201 and "idempotent-replayed" not in taken.headers
     assert buy(shop, tenant, "busy").headers["idempotent-replayed"] == "true"
     assert charges(shop) == 1
+
+
+def _create_org(shop: Harness, name: str) -> None:
+    shop.server_engine.run(
+        shop.server_engine.operator,
+        organizations.create_organization,
+        name=name,
+        country="NO",
+        currency="NOK",
+    )
+
+
+def test_r6_a_request_that_committed_and_then_failed_is_never_run_again(
+    shop: Harness, tenant: Tenant
+) -> None:
+    """Its changes are in even though its answer is a 500: a retry must not make them twice,
+    and hears that the answer was lost."""
+    calls: list[int] = []
+
+    @shop.fastapi.post("/v1/commit-then-fail-for-tests")
+    def commit_then_fail() -> dict[str, int]:
+        calls.append(1)
+        _create_org(shop, f"Committed {len(calls)}")
+        raise RuntimeError("the answer fails after the commit")
+
+    def post(lang: str = "en") -> httpx.Response:
+        api = Api(shop.url, tenant.keys["global_admin"], lang)
+        try:
+            return api.post("/v1/commit-then-fail-for-tests", {}, headers={HEADER: "once"})
+        finally:
+            api.close()
+
+    before = count(shop, m.Organization)
+    problem(post(), 500, "internal_error")
+    lost = problem(post("nb"), 409, "idempotency_key_answer_lost")
+    assert lost["context"] == {"key": "once"}
+    assert "idempotensnøkkelen once ble utført" in lost["detail"]
+    assert len(calls) == 1 and count(shop, m.Organization) == before + 1
+
+
+def test_r6_a_process_that_died_after_its_commit_is_not_run_again_after_the_lease(
+    shop: Harness, tenant: Tenant, clock: FixedClock
+) -> None:
+    """The crash window between the use case's commit and the kept answer: the claim was marked
+    committed in the use case's own transaction, so the retry never takes it over."""
+    body = b'{"offer": "std-monthly", "quantity": 10}'
+    store, claim = _hold(shop, tenant, "crashed", body)
+    key_id = tenant.keys["billing_admin"].split("_")[2]
+    path = f"/v1/organizations/{tenant.id}/subscriptions"
+    print_ = fingerprint("POST", path, b"", body)
+    marking = before_commit.set(store.commit_mark(claim, "crashed"))
+    try:
+        _create_org(shop, "Made by the request that died")
+    finally:
+        before_commit.reset(marking)
+    # ... and the process died here, before keeping its answer.
+    problem(buy(shop, tenant, "crashed"), 409, "idempotency_key_in_use")
+    clock.advance(timedelta(seconds=shop.server_engine.settings.idempotency_lease_seconds))
+    problem(buy(shop, tenant, "crashed"), 409, "idempotency_key_answer_lost")
+    assert store.claim(key_id, "crashed", print_, "POST", path).outcome is Outcome.LOST
+    assert count(shop, m.Subscription) == 0 and charges(shop) == 0
+
+
+def test_r6_a_request_that_outlived_its_lease_is_refused_at_its_commit(
+    shop: Harness, tenant: Tenant, clock: FixedClock
+) -> None:
+    """A slow request whose claim another took over after the lease: the other runs, the slow
+    one's changes are rolled back at its commit, so the two never both change anything."""
+    body = b'{"offer": "std-monthly", "quantity": 10}'
+    store, slow = _hold(shop, tenant, "slow", body)
+    clock.advance(timedelta(seconds=shop.server_engine.settings.idempotency_lease_seconds))
+    assert buy(shop, tenant, "slow").status_code == 201  # took it over and ran
+    before = count(shop, m.Organization)
+    marking = before_commit.set(store.commit_mark(slow, "slow"))
+    try:
+        with pytest.raises(AbonnementError) as refused:
+            _create_org(shop, "Made by the slow request")
+    finally:
+        before_commit.reset(marking)
+    assert refused.value.code is Code.IDEMPOTENCY_KEY_IN_USE
+    assert count(shop, m.Organization) == before and charges(shop) == 1
+    assert buy(shop, tenant, "slow").headers["idempotent-replayed"] == "true"
 
 
 def test_keys_expire_after_24_hours_and_are_cleaned_up(

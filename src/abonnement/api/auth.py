@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
 from abonnement.api.limits import KeyIdentities
-from abonnement.app import Abonnement
+from abonnement.app import Abonnement, before_commit
 from abonnement.domain.errors import Code, error
 from abonnement.services import apikeys
 from abonnement.services.context import Actor, Context
@@ -72,10 +72,14 @@ class Caller:
         found, self.found = self.found, None
         if found is None or not found.stale:
             return
+        # Housekeeping, not the request's own change: it doesn't mark an idempotency claim.
+        outside = before_commit.set(None)
         try:
             self.engine.run(apikeys.ANONYMOUS, apikeys.touch, found.key_id)
         except SQLAlchemyError:  # the last-used time is a convenience: never fail a request on it
             log.warning("could not record the use of API key %s", found.key_id, exc_info=True)
+        finally:
+            before_commit.reset(outside)
 
     def run(
         self, use_case: Callable[Concatenate[Context, P], T], /, *args: P.args, **kwargs: P.kwargs

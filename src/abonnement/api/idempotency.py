@@ -14,8 +14,16 @@ sending it again gives the first answer instead of doing the work twice (as Stri
   it - across processes and machines sharing the database.
 - Answers below 500 are kept and replayed, refusals (4xx) too. A 5xx, a crash of the request,
   and the refusals that say "try again" (`concurrent_change`, `payment_processing_error`)
-  release the key, so a retry runs again. A process that dies while holding a key leaves it
-  claimed: after `ABONNEMENT_IDEMPOTENCY_LEASE_SECONDS` (120) a retry takes it over and runs.
+  release the key, so a retry runs again - unless the request's changes were committed: then
+  the key is never run again, and a retry gets 409 `idempotency_key_answer_lost`.
+- The use case's own transaction marks the claim `committed` just before it commits (only if
+  this request still holds it), so the changes and the record that they were made are one
+  commit. A process that dies while holding a key leaves it claimed: after
+  `ABONNEMENT_IDEMPOTENCY_LEASE_SECONDS` (120) a retry takes over a claim that never committed
+  and runs; a claim that committed but died before its answer was kept is never run again, and
+  a retry gets 409 `idempotency_key_answer_lost` (read the resource to see the result). A
+  request that outlived its lease and was taken over is refused at its commit (409
+  `idempotency_key_in_use`), so the two never both change anything.
 - Keys are kept `ABONNEMENT_IDEMPOTENCY_KEY_HOURS` (24) from their first use; an expired key is
   ignored (its request runs as new) and expired rows are deleted now and then.
 
@@ -30,7 +38,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -49,10 +57,11 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from abonnement.api.errors import REQUEST_TOO_LARGE, http_problem
 from abonnement.api.limits import KeyIdentities, bearer_token, refusal_response
-from abonnement.app import Abonnement, is_transient
+from abonnement.app import Abonnement, before_commit, is_transient
 from abonnement.config import Settings
 from abonnement.domain.errors import Code, error
 from abonnement.store import models as m
+from abonnement.store.uow import UnitOfWork
 
 log = logging.getLogger("abonnement.api")
 
@@ -70,7 +79,7 @@ _NOT_KEPT = frozenset({b"date", b"server", b"connection", b"keep-alive", b"trans
 #: Expired rows are deleted at most this often per process (seconds).
 PURGE_INTERVAL = 60.0
 
-IN_PROGRESS, DONE = "in_progress", "done"
+IN_PROGRESS, COMMITTED, DONE = "in_progress", "committed", "done"
 
 
 def valid_key(raw: bytes) -> str | None:
@@ -103,6 +112,7 @@ class Outcome(StrEnum):
     REPLAY = "replay"  # answered before: send that answer again
     REUSED = "reused"  # the key was used for another request
     IN_USE = "in_use"  # another request with the key is running
+    LOST = "lost"  # the request's changes were committed, but its answer was never kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +212,12 @@ class IdempotencyStore:
                     headers=tuple((str(n), str(v)) for n, v in row.response_headers or ()),
                     body=row.response_body or b"",
                 )
-            if row.locked_at is None or row.locked_at + self.lease <= now:
-                # The request that held it died without answering: take it over.
+            expired = row.locked_at is None or row.locked_at + self.lease <= now
+            if row.status == COMMITTED:
+                # Its changes are in; its answer is coming, or was lost with its process.
+                return Claim(Outcome.LOST if expired else Outcome.IN_USE)
+            if expired:
+                # The request that held it died before committing anything: take it over.
                 taken = session.execute(
                     update(m.IdempotencyKey)
                     .where(
@@ -218,12 +232,29 @@ class IdempotencyStore:
                     return Claim(Outcome.RUN, row.id, now)
             return Claim(Outcome.IN_USE)
 
-    def _owned(self, claim: Claim) -> Any:
+    def _owned(self, claim: Claim, *statuses: str) -> Any:
         return (
             m.IdempotencyKey.id == claim.row_id,
-            m.IdempotencyKey.status == IN_PROGRESS,
+            m.IdempotencyKey.status.in_(statuses or (IN_PROGRESS, COMMITTED)),
             m.IdempotencyKey.locked_at == claim.locked_at,
         )
+
+    def commit_mark(self, claim: Claim, key: str) -> Callable[[UnitOfWork], None]:
+        """What the request's use cases do just before they commit (`app.before_commit`): mark
+        the claim committed in their own transaction, or refuse if another request took it over
+        after the lease."""
+        statement = (
+            update(m.IdempotencyKey)
+            .where(*self._owned(claim))
+            .values(status=COMMITTED)
+            .execution_options(synchronize_session=False)
+        )
+
+        def mark(uow: UnitOfWork) -> None:
+            if getattr(uow.session.execute(statement), "rowcount", 0) != 1:
+                raise error(Code.IDEMPOTENCY_KEY_IN_USE, key=key)
+
+        return mark
 
     def finish(
         self, claim: Claim, status: int, headers: Iterable[tuple[str, str]], body: bytes
@@ -245,15 +276,24 @@ class IdempotencyStore:
                 )
 
     def release(self, claim: Claim) -> None:
-        """Forget the key (after a 5xx or a crash), so a retry runs again."""
+        """Forget the key (after a 5xx, a "try again" refusal or a crash), so a retry runs
+        again - unless the request committed changes: then the key is never run again, and with
+        no answer to keep, a retry hears at once that the answer was lost."""
         for attempt in self._retrying():
             with attempt, Session(self.engine.engine) as session, session.begin():
                 _without_waiting_for_disk(session)
-                session.execute(
+                deleted = session.execute(
                     delete(m.IdempotencyKey)
-                    .where(*self._owned(claim))
+                    .where(*self._owned(claim, IN_PROGRESS))
                     .execution_options(synchronize_session=False)
                 )
+                if getattr(deleted, "rowcount", 0) != 1:
+                    session.execute(
+                        update(m.IdempotencyKey)
+                        .where(*self._owned(claim, COMMITTED))
+                        .values(locked_at=None)
+                        .execution_options(synchronize_session=False)
+                    )
 
     def purge(self) -> int:
         """Delete the expired keys; how many there were."""
@@ -375,12 +415,15 @@ class IdempotencyKeys:
                 Code.IDEMPOTENCY_KEY_REUSED, key=key, method=claim.method, path=claim.path
             )
             await refusal_response(request, reused)(scope, receive, send)
+        elif claim.outcome is Outcome.LOST:
+            lost = error(Code.IDEMPOTENCY_KEY_ANSWER_LOST, key=key)
+            await refusal_response(request, lost)(scope, receive, send)
         elif claim.outcome is Outcome.IN_USE:
             in_use = error(Code.IDEMPOTENCY_KEY_IN_USE, key=key)
             response = refusal_response(request, in_use, headers={"Retry-After": "1"})
             await response(scope, receive, send)
         else:
-            await self._run(claim, scope, receive, send, body)
+            await self._run(claim, key, scope, receive, send, body)
 
     async def _replay(self, claim: Claim, send: Send) -> None:
         headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in claim.headers]
@@ -389,7 +432,7 @@ class IdempotencyKeys:
         await send({"type": "http.response.body", "body": claim.body, "more_body": False})
 
     async def _run(
-        self, claim: Claim, scope: Scope, receive: Receive, send: Send, body: bytes
+        self, claim: Claim, key: str, scope: Scope, receive: Receive, send: Send, body: bytes
     ) -> None:
         sent_body = False
 
@@ -410,11 +453,14 @@ class IdempotencyKeys:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        marking = before_commit.set(self.store.commit_mark(claim, key))
         try:
             await self.app(scope, replayed_receive, capture)
         except BaseException:
             await run_in_threadpool(self.store.release, claim)
             raise
+        finally:
+            before_commit.reset(marking)
         if start is None:  # pragma: no cover - an app that answered nothing
             await run_in_threadpool(self.store.release, claim)
             return

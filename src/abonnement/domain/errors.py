@@ -86,6 +86,7 @@ class Code(StrEnum):
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    IDEMPOTENCY_KEY_ANSWER_LOST = "idempotency_key_answer_lost"
     RATE_LIMITED = "rate_limited"
 
 
@@ -335,6 +336,14 @@ SPECS: Mapping[Code, Spec] = {
         Kind.CONFLICT,
         N_("A request with the idempotency key {key} is still being processed."),
         N_("Retry in a moment: the retry gets the first request's answer."),
+    ),
+    Code.IDEMPOTENCY_KEY_ANSWER_LOST: Spec(
+        Kind.CONFLICT,
+        N_(
+            "The request with the idempotency key {key} was carried out, but its answer was "
+            "lost when the server stopped."
+        ),
+        N_("Don't send it again: look up the result instead (it was made exactly once)."),
     ),
     Code.RATE_LIMITED: Spec(
         Kind.TOO_MANY_REQUESTS,
