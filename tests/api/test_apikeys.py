@@ -167,6 +167,11 @@ def test_a_revoked_key_is_401_at_once(shop: Harness, tenant: Tenant) -> None:
     revoked = admin.ok("DELETE", f"/v1/api-keys/{key_id}")
     assert revoked["revoked_at"] is not None
     problem(shop.client(target).get("/v1/products"), 401, "unauthenticated")
+    # a body that isn't valid either: the revoked key is what is wrong first, though the server
+    # remembered the key as valid a moment ago (a valid key gets the 422)
+    assign = f"/v1/organizations/{tenant.id}/licenses/BUS-STD/assign"
+    problem(shop.client(target).post(assign, {"user_ids": "nobody"}), 401, "unauthenticated")
+    problem(admin.post(assign, {"user_ids": "nobody"}), 422, "invalid_input")
     # revoking again changes nothing and records nothing more
     assert admin.ok("DELETE", f"/v1/api-keys/{key_id}")["revoked_at"] == revoked["revoked_at"]
     audit = admin.ok("GET", f"/v1/organizations/{tenant.id}/audit")["data"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from abonnement.i18n import localize_error
 from abonnement.services import audit, licensing, subscriptions
+from abonnement.store import models as m
 from abonnement.store.models import Base
 
 from .conftest import World, refused
@@ -73,3 +75,38 @@ def test_the_embedded_sqlite_file_runs_in_wal_mode_with_foreign_keys(app) -> Non
     with app.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_an_audited_change_and_its_event_are_written_together(world: World) -> None:
+    """Each announced change leaves its audit record and, beside it, its event, whose key names
+    the record (on PostgreSQL both rows are one statement, elsewhere two): the same rows on
+    both databases, nulls included."""
+    app = world.app
+    org = world.org()
+    ga = org.admins["global_admin"]
+    app.run(ga, subscriptions.buy, org.id, "std-monthly", quantity=3)
+    [person] = world.people(org, 1)
+    app.run(ga, licensing.assign, org.id, "BUS-STD", [person])
+    app.run(ga, licensing.unassign, org.id, "BUS-STD", [person])
+    with app.engine.connect() as connection:
+        records = connection.execute(
+            select(m.AuditRecord.id, m.AuditRecord.action, m.AuditRecord.before)
+            .where(m.AuditRecord.organization_id == org.id)
+            .order_by(m.AuditRecord.id)
+        ).all()
+        found = connection.execute(
+            select(m.Event.key, m.Event.payload)
+            .where(m.Event.organization_id == org.id)
+            .order_by(m.Event.id)
+        ).all()
+    by_action = {action: (record_id, before) for record_id, action, before in records}
+    assign_id, assign_before = by_action["license.assign"]
+    unassign_id, unassign_before = by_action["license.unassign"]
+    assert assign_before is None and unassign_before == {"user_ids": [person]}
+    keys = {key: payload for key, payload in found}
+    assigned = keys[f"license.assigned:BUS-STD:audit-{assign_id}"]
+    removed = keys[f"license.unassigned:BUS-STD:audit-{unassign_id}"]
+    assert assigned["user_ids"] == [person] and "previous" not in assigned
+    assert removed["previous"] == {"user_ids": [person]} and removed["actor"] == "user"
+    record_ids = {record_id for record_id, _, _ in records}
+    assert all(int(key.rpartition("-")[2]) in record_ids for key in keys if ":audit-" in key)

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from abonnement import i18n
-from abonnement.domain.errors import N_, AbonnementError, Code
+from abonnement.domain.errors import N_, AbonnementError, Code, UnauthenticatedError
 from abonnement.domain.money import Money
 
 log = logging.getLogger("abonnement.api")
@@ -210,6 +210,10 @@ def _problem_text(message: str) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if await _key_no_longer_valid(request):
+        # The key was checked from memory before the body was read; a key revoked since is
+        # what is wrong first (401 before 422), as it is for a valid body.
+        return await _abonnement_error(request, UnauthenticatedError(Code.UNAUTHENTICATED))
     problems = [
         FieldProblem(field="body", problem=f"it is not valid JSON (at character {err['loc'][-1]})")
         if err.get("type") == "json_invalid"
@@ -230,6 +234,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         context=context,
         errors=problems,
     )
+
+
+async def _key_no_longer_valid(request: Request) -> bool:
+    """Whether the request's bearer token, which looked valid from memory, no longer
+    authenticates (looked up in the database: only on this error path)."""
+    identities = getattr(getattr(request.app.state, "api", None), "identities", None)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if identities is None or scheme.lower() != "bearer" or not token.strip():
+        return False
+    return await identities.key_id_now(token.strip()) is None
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -121,6 +121,12 @@ class KeyIdentities:
             return None
         return found.key_id
 
+    async def key_id_now(self, token: str) -> str | None:
+        """`key_id` from the database, not from memory (for an answer that must not rest on a
+        key revoked within the last minute); remembered afresh."""
+        self._known.pop(hashlib.sha256(token.encode("utf-8")).digest(), None)
+        return await self.key_id(token, quiet=False)
+
     async def key_id(self, token: str | None, *, quiet: bool = True) -> str | None:
         """The key id of a token that authenticates (None for any other), from memory when it
         was looked up within `ttl`. Should the database fail, None when `quiet` (the route will

@@ -118,6 +118,23 @@ class Context:
         self._loaded(org.id)
         return org
 
+    def organization_ref(self, organization_id: int) -> int:
+        """`organization()` for a use case that needs only the organization's id (and its test
+        clock): the same checks, without loading the organization."""
+        orgs = self.uow.organizations
+        if self.clock_pinned or organization_id in self._test_clocks:
+            found = orgs.exists(organization_id)
+        else:
+            ref = orgs.ref_with_test_clock(organization_id)
+            found = ref is not None
+            if ref is not None:
+                at = ref[1]
+                self._test_clocks[organization_id] = FixedClock(at) if at is not None else None
+        if not found or not self.visible(organization_id):
+            raise error(Code.NOT_FOUND, entity="organization", id=organization_id)
+        self._loaded(organization_id)
+        return organization_id
+
     def subscription(self, subscription_id: int, *, lock: bool = False) -> m.Subscription:
         sub = self.uow.subscriptions.get(subscription_id, lock=lock)
         if sub is None or not self.visible(sub.organization_id):
@@ -163,8 +180,7 @@ class Context:
             "at": self.now(),
         }
         self.uow.session.flush()  # what the record speaks of is written first
-        record_id = self.uow.audit.insert(record)
-        events.for_audit(self, record_id, record)
+        self.uow.audit.insert(record, events.for_audit(self, record))
 
 
 def record_change(ctx: Context, action: str, sub: m.Subscription, before: dict[str, Any]) -> None:

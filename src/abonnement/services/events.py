@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, event, insert, or_, select
+from sqlalchemy import Connection, event, insert, or_, select
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,9 +33,6 @@ from abonnement.store import models as m
 
 if TYPE_CHECKING:
     from abonnement.services.context import Context
-
-_EVENTS = cast(Table, m.Event.__table__)
-_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 class EventType:
@@ -87,9 +84,10 @@ def _type_for(action: str, before: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def for_audit(ctx: Context, record_id: int, record: Mapping[str, Any]) -> int | None:
-    """The event beside an audit record (see the module's docstring), in its transaction; its
-    id, if the record's action announces one."""
+def for_audit(ctx: Context, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The event beside an audit record (see the module's docstring), if the record's action
+    announces one: the columns of its row, but for its key's end, the record's id
+    (`Audit.insert` writes both, in the record's transaction)."""
     organization_id = record["organization_id"]
     if ctx.clock_pinned or ctx.dry_run or organization_id is None:
         return None
@@ -106,19 +104,15 @@ def for_audit(ctx: Context, record_id: int, record: Mapping[str, Any]) -> int | 
     if record["before"] is not None:
         data["previous"] = record["before"]
     data.update(record["after"] or {})
-    event_id: int = ctx.uow.audit.core(
-        _INSERT_EVENT,
-        {
-            "organization_id": organization_id,
-            "type": kind,
-            "subject_id": record["entity_id"],
-            "key": f"{kind}:{record['entity_id']}:audit-{record_id}",
-            "payload": data,
-            "created_at": record["at"],
-            "dispatched_at": None,
-        },
-    ).scalar_one()
-    return event_id
+    return {
+        "organization_id": organization_id,
+        "type": kind,
+        "subject_id": record["entity_id"],
+        "key": f"{kind}:{record['entity_id']}:audit-",  # + the record's id
+        "payload": data,
+        "created_at": record["at"],
+        "dispatched_at": None,
+    }
 
 
 @event.listens_for(m.Payment, "after_insert")

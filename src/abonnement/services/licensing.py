@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Protocol
 
-from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from abonnement.domain.errors import Code, error
@@ -52,20 +51,27 @@ class _Seats(Protocol):
     def quantity(self) -> int: ...
 
 
-def _product(ctx: Context, sku: str) -> Row[int, str, str]:
-    product = ctx.uow.catalog.product_ref(sku)
+def _locked_seats(
+    ctx: Context, organization_id: int, product_sku: str, ids: list[int]
+) -> tuple[tuple[int, str, str], Sequence[_Seats], dict[int, int], set[int]]:
+    """For an assignment: the product (id, SKU, name), the organization's subscriptions of it,
+    locked (R4), the licenses taken from each, and which of the users hold one. Two round
+    trips; an unknown product, or a user who is not the organization's, is not found."""
+    product, subs = ctx.uow.subscriptions.lock_product_seats(organization_id, product_sku)
     if product is None:
-        raise error(Code.NOT_FOUND, entity="product", id=sku)
-    return product
-
-
-def _users(ctx: Context, organization_id: int, ids: list[int]) -> dict[int, str]:
-    """The users' emails by id; another organization's user is not found."""
-    emails = ctx.uow.users.emails(organization_id, ids)
+        raise error(Code.NOT_FOUND, entity="product", id=product_sku)
+    counts, holding, known = ctx.uow.assignments.seats_and_users(
+        organization_id, (s.id for s in subs), ids
+    )
     for user_id in ids:
-        if user_id not in emails:
+        if user_id not in known:
             raise error(Code.NOT_FOUND, entity="user", id=user_id)
-    return emails
+    return (product[0], product[1], product[2]), subs, counts, holding
+
+
+def _email(ctx: Context, organization_id: int, user_id: int) -> str:
+    """A user's email, for a refusal that names them."""
+    return ctx.uow.users.emails(organization_id, [user_id])[user_id]
 
 
 def _license_counts(
@@ -106,16 +112,14 @@ def assign(
     and only the requested users looked up, not every holder read). The product's subscriptions
     are locked (R4) before their licenses are counted, so two assignments never both take the
     last one. The answer carries the product's counts; the Licenses view lists the holders."""
-    org = ctx.organization(organization_id)
-    ctx.authorize(org.id, Action.ASSIGN_LICENSES)
+    org_id = ctx.organization_ref(organization_id)
+    ctx.authorize(org_id, Action.ASSIGN_LICENSES)
     ids = _user_ids(user_ids)
-    product_id, sku, name = _product(ctx, product_sku)
-    emails = _users(ctx, org.id, ids)
-    subs = ctx.uow.subscriptions.lock_seats(org.id, product_id)
-    counts, holding = ctx.uow.assignments.seats_taken((s.id for s in subs), ids)
+    (product_id, sku, name), subs, counts, holding = _locked_seats(ctx, org_id, product_sku, ids)
     already = next((user_id for user_id in ids if user_id in holding), None)
     if already is not None:
-        raise error(Code.USER_ALREADY_LICENSED, user=emails[already], product=name)
+        user = _email(ctx, org_id, already)
+        raise error(Code.USER_ALREADY_LICENSED, user=user, product=name)
     free = [
         (s, s.quantity - counts.get(s.id, 0)) for s in subs if check_assignable(s.status) is None
     ]
@@ -134,7 +138,7 @@ def assign(
             user_id = queue.pop(0)
             rows.append(
                 {
-                    "organization_id": org.id,
+                    "organization_id": org_id,
                     "subscription_id": sub.id,
                     "product_id": product_id,
                     "user_id": user_id,
@@ -146,7 +150,7 @@ def assign(
         ctx.uow.assignments.insert_many(rows)
     except IntegrityError:  # the same person assigned by a concurrent request
         raise error(Code.CONCURRENT_CHANGE) from None
-    ctx.audit("license.assign", "product", sku, organization_id=org.id, after={"user_ids": ids})
+    ctx.audit("license.assign", "product", sku, organization_id=org_id, after={"user_ids": ids})
     assigned = sum(counts.values()) + len(ids)
     return AssignmentResultView(
         product_sku=sku, user_ids=ids, license=_license_counts(sku, name, subs, assigned)
@@ -156,18 +160,16 @@ def assign(
 def unassign(
     ctx: Context, organization_id: int, product_sku: str, user_ids: Iterable[int]
 ) -> AssignmentResultView:
-    org = ctx.organization(organization_id)
-    ctx.authorize(org.id, Action.ASSIGN_LICENSES)
+    org_id = ctx.organization_ref(organization_id)
+    ctx.authorize(org_id, Action.ASSIGN_LICENSES)
     ids = _user_ids(user_ids)
-    product_id, sku, name = _product(ctx, product_sku)
-    emails = _users(ctx, org.id, ids)
-    subs = ctx.uow.subscriptions.lock_seats(org.id, product_id)
-    counts, holding = ctx.uow.assignments.seats_taken((s.id for s in subs), ids)
+    (product_id, sku, name), subs, counts, holding = _locked_seats(ctx, org_id, product_sku, ids)
     for user_id in ids:
         if user_id not in holding:
-            raise error(Code.LICENSE_NOT_ASSIGNED, user=emails[user_id], product=name)
+            user = _email(ctx, org_id, user_id)
+            raise error(Code.LICENSE_NOT_ASSIGNED, user=user, product=name)
     ctx.uow.assignments.delete_for_users(ids, product_id)
-    ctx.audit("license.unassign", "product", sku, organization_id=org.id, before={"user_ids": ids})
+    ctx.audit("license.unassign", "product", sku, organization_id=org_id, before={"user_ids": ids})
     assigned = sum(counts.values()) - len(ids)
     return AssignmentResultView(
         product_sku=sku, user_ids=ids, license=_license_counts(sku, name, subs, assigned)

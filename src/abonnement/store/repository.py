@@ -11,7 +11,9 @@ from sqlalchemy import (
     Executable,
     Integer,
     Row,
+    String,
     Table,
+    any_,
     bindparam,
     delete,
     func,
@@ -20,6 +22,8 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from abonnement.domain.subscriptions import Status
@@ -28,12 +32,48 @@ from abonnement.store import models as m
 _ASSIGNMENTS = cast(Table, m.LicenseAssignment.__table__)
 _AUDIT = cast(Table, m.AuditRecord.__table__)
 _INSERT_ASSIGNMENTS = insert(_ASSIGNMENTS)
+_EVENTS = cast(Table, m.Event.__table__)
 _INSERT_AUDIT = insert(_AUDIT).returning(_AUDIT.c.id)
+_INSERT_EVENT = insert(_EVENTS)
+
+
+def _insert_audit_and_event() -> Executable:
+    """PostgreSQL: an audit record and its event in one statement (a data-modifying WITH), the
+    event's key ending with the record's id; returns the record's id. Parameters: the record's
+    columns prefixed `a_`, the event's `e_`."""
+    record = (
+        insert(_AUDIT)
+        .values(
+            {c.name: bindparam(f"a_{c.name}", type_=c.type) for c in _AUDIT.c if c.name != "id"}
+        )
+        .returning(_AUDIT.c.id)
+        .cte("record")
+    )
+    columns = [c for c in _EVENTS.c if c.name != "id"]
+    values = [
+        (bindparam("e_key", type_=String()) + sql_cast(record.c.id, String())).label("key")
+        if c.name == "key"
+        else bindparam(f"e_{c.name}", type_=c.type)
+        for c in columns
+    ]
+    return (
+        insert(_EVENTS)
+        .from_select([c.name for c in columns], select(*values).select_from(record))
+        .returning(select(record.c.id).scalar_subquery())
+    )
+
+
+_INSERT_AUDIT_AND_EVENT = _insert_audit_and_event()
 
 # The statements of the busiest request paths (authentication, license assignment), built once:
 # building a statement and its cache key costs more than running it.
 _ORG_WITH_CLOCK = (
     select(m.Organization, m.TestClock.now)
+    .outerjoin(m.TestClock, m.TestClock.organization_id == m.Organization.id)
+    .where(m.Organization.id == bindparam("org"))
+)
+_ORG_REF_WITH_CLOCK = (
+    select(m.Organization.id, m.TestClock.now)
     .outerjoin(m.TestClock, m.TestClock.organization_id == m.Organization.id)
     .where(m.Organization.id == bindparam("org"))
 )
@@ -43,30 +83,66 @@ _EMAILS = select(m.User.id, m.User.email).where(
 _PRODUCT_REF = select(m.Product.id, m.Product.sku, m.Product.name).where(
     m.Product.sku == bindparam("sku")
 )
-_LOCK_SEATS = (
-    select(m.Subscription.id, m.Subscription.status, m.Subscription.quantity)
-    .where(
-        m.Subscription.organization_id == bindparam("org"),
-        m.Subscription.product_id == bindparam("product"),
+#: The organization's subscriptions of a product named by its SKU, locked in id order
+#: (as `lock_for_product` locks them), each with the product's id, SKU and name: one round
+#: trip for both.
+_LOCK_PRODUCT_SEATS = (
+    select(
+        m.Subscription.id,
+        m.Subscription.status,
+        m.Subscription.quantity,
+        m.Product.id.label("product_id"),
+        m.Product.sku,
+        m.Product.name,
     )
+    .join(m.Product, m.Product.id == m.Subscription.product_id)
+    .where(m.Subscription.organization_id == bindparam("org"), m.Product.sku == bindparam("sku"))
     .order_by(m.Subscription.id)
-    .with_for_update()
+    .with_for_update(of=m.Subscription)
 )
 _HOLDERS = select(m.LicenseAssignment.subscription_id, m.LicenseAssignment.user_id).where(
     m.LicenseAssignment.subscription_id.in_(bindparam("subs", expanding=True))
 )
 _LA = m.LicenseAssignment
-#: Per subscription, how many licenses are assigned (user NULL); and which of the requested users
-#: hold one: one round trip, whatever the number of holders.
-_SEATS_TAKEN = union_all(
-    select(_LA.subscription_id, literal(None, Integer).label("user_id"), func.count())
-    .where(_LA.subscription_id.in_(bindparam("subs", expanding=True)))
-    .group_by(_LA.subscription_id),
-    select(_LA.subscription_id, _LA.user_id, literal(1, Integer)).where(
-        _LA.subscription_id.in_(bindparam("subs", expanding=True)),
-        _LA.user_id.in_(bindparam("users", expanding=True)),
-    ),
-)
+
+
+def _one_of(column: Any, name: str, dialect: str) -> Any:
+    """`column IN (…)` for a list bound as `name`: one array parameter on PostgreSQL
+    (`= ANY(:name)`, the same SQL whatever the list's length), an expanding IN elsewhere."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _seats_taken(dialect: str) -> Executable:
+    """Per subscription, how many licenses are assigned (user NULL); which of the requested
+    users hold one; and which of them are the organization's users at all (subscription NULL):
+    one round trip, whatever the number of holders."""
+    return union_all(
+        select(_LA.subscription_id, literal(None, Integer).label("user_id"), func.count())
+        .where(_one_of(_LA.subscription_id, "subs", dialect))
+        .group_by(_LA.subscription_id),
+        select(_LA.subscription_id, _LA.user_id, literal(1, Integer)).where(
+            _one_of(_LA.subscription_id, "subs", dialect),
+            _one_of(_LA.user_id, "users", dialect),
+        ),
+        select(literal(None, Integer), m.User.id, literal(0, Integer)).where(
+            m.User.organization_id == bindparam("org"),
+            _one_of(m.User.id, "users", dialect),
+        ),
+    )
+
+
+def _delete_for_users(dialect: str) -> Executable:
+    return delete(_ASSIGNMENTS).where(
+        _one_of(_LA.user_id, "users", dialect), _LA.product_id == bindparam("product")
+    )
+
+
+#: The statements above, built once for each dialect (building one costs more than running it).
+_DIALECTS = ("postgresql", "sqlite")
+_SEATS_TAKEN = {name: _seats_taken(name) for name in _DIALECTS}
+_DELETE_FOR_USERS = {name: _delete_for_users(name) for name in _DIALECTS}
 
 
 class Repository:
@@ -79,6 +155,11 @@ class Repository:
         first, as `Session.execute` would."""
         self.session.flush()
         return self.session.connection().execute(statement, params)
+
+    @property
+    def dialect(self) -> str:
+        """The database's kind ("postgresql", "sqlite"), for statements built for each."""
+        return self.session.get_bind().dialect.name
 
     def add(self, row: m.Base) -> None:
         self.session.add(row)
@@ -93,6 +174,15 @@ class Organizations(Repository):
 
     def list(self) -> Sequence[m.Organization]:
         return self.session.scalars(select(m.Organization).order_by(m.Organization.id)).all()
+
+    def ref_with_test_clock(self, organization_id: int) -> tuple[int, datetime | None] | None:
+        """The organization's id, if it exists, and the time of its test clock if one is
+        attached: `with_test_clock` without loading the organization."""
+        row = self.core(_ORG_REF_WITH_CLOCK, {"org": organization_id}).one_or_none()
+        return (row[0], row[1]) if row is not None else None
+
+    def exists(self, organization_id: int) -> bool:
+        return self.core(_ORG_REF_WITH_CLOCK, {"org": organization_id}).first() is not None
 
     def with_test_clock(
         self, organization_id: int
@@ -149,10 +239,6 @@ class Catalog(Repository):
 
     def product_by_sku(self, sku: str) -> m.Product | None:
         return self.session.scalars(select(m.Product).where(m.Product.sku == sku)).one_or_none()
-
-    def product_ref(self, sku: str) -> Row[int, str, str] | None:
-        """A product's id, SKU and name, without its service plans."""
-        return self.core(_PRODUCT_REF, {"sku": sku}).one_or_none()
 
     def products(self) -> Sequence[m.Product]:
         return self.session.scalars(select(m.Product).order_by(m.Product.sku)).all()
@@ -218,10 +304,19 @@ class Subscriptions(Repository):
             .execution_options(populate_existing=True)
         ).all()
 
-    def lock_seats(self, organization_id: int, product_id: int) -> Sequence[Row[int, Status, int]]:
-        """`lock_for_product` for the license-assignment path: the same rows, locked in the same
-        order, but only their id, status and quantity (no offer, prices or service plans)."""
-        return self.core(_LOCK_SEATS, {"org": organization_id, "product": product_id}).all()
+    def lock_product_seats(
+        self, organization_id: int, product_sku: str
+    ) -> tuple[Row[int, str, str] | None, Sequence[Row[int, Status, int, int, str, str]]]:
+        """For the license-assignment path: the organization's subscriptions of a product, locked
+        in the order `lock_for_product` locks them, but only their id, status and quantity (no
+        offer, prices or service plans); and the product's id, SKU and name, in the same round
+        trip while the organization has a subscription of it (the product is read by itself
+        only when it has none, to tell an unknown product from one not bought)."""
+        rows = self.core(_LOCK_PRODUCT_SEATS, {"org": organization_id, "sku": product_sku}).all()
+        if rows:
+            product_id, sku, name = rows[0][3:]
+            return cast(Row[int, str, str], (product_id, sku, name)), rows
+        return self.core(_PRODUCT_REF, {"sku": product_sku}).one_or_none(), rows
 
     def prepaid_for_offer(self, organization_id: int, offer_id: int) -> m.Subscription | None:
         return self.session.scalars(
@@ -277,33 +372,36 @@ class Assignments(Repository):
         rows = self.core(_HOLDERS, {"subs": ids})
         return [(sub_id, user_id) for sub_id, user_id in rows]
 
-    def seats_taken(
-        self, subscription_ids: Iterable[int], user_ids: Iterable[int]
-    ) -> tuple[dict[int, int], set[int]]:
-        """How many licenses of each of these subscriptions are assigned, and which of these
-        users hold one of them, without reading every holder (an assignment costs the same in an
-        organization of 10 people and of 10,000)."""
+    def seats_and_users(
+        self, organization_id: int | None, subscription_ids: Iterable[int], user_ids: Iterable[int]
+    ) -> tuple[dict[int, int], set[int], set[int]]:
+        """How many licenses of each of these subscriptions are assigned, which of these users
+        hold one of them, and which of them are the organization's users (none, without an
+        organization), in one round trip and without reading every holder (an assignment costs
+        the same in an organization of 10 people and of 10,000)."""
         subs, users = list(subscription_ids), list(user_ids)
-        if not subs:
-            return {}, set()
         counts: dict[int, int] = {}
         holding: set[int] = set()
-        for sub_id, user_id, n in self.core(_SEATS_TAKEN, {"subs": subs, "users": users}):
-            if user_id is None:
+        known: set[int] = set()
+        if not subs and organization_id is None:
+            return counts, holding, known
+        params = {"subs": subs, "users": users, "org": organization_id}
+        for sub_id, user_id, n in self.core(_SEATS_TAKEN[self.dialect], params):
+            if sub_id is None:
+                known.add(user_id)
+            elif user_id is None:
                 counts[sub_id] = n
             else:
                 holding.add(user_id)
-        return counts, holding
+        return counts, holding, known
 
     def insert_many(self, rows: list[dict[str, object]]) -> None:
         """New assignments in one statement (the ORM's unit of work is not involved)."""
         self.core(_INSERT_ASSIGNMENTS, rows)
 
     def delete_for_users(self, user_ids: Iterable[int], product_id: int) -> int:
-        a = m.LicenseAssignment
-        result = self.core(
-            delete(_ASSIGNMENTS).where(a.user_id.in_(list(user_ids)), a.product_id == product_id)
-        )
+        statement = _DELETE_FOR_USERS[self.dialect]
+        result = self.core(statement, {"users": list(user_ids), "product": product_id})
         return int(result.rowcount)
 
     def for_user(self, user_id: int) -> Sequence[m.LicenseAssignment]:
@@ -348,9 +446,18 @@ class Callbacks(Repository):
 
 
 class Audit(Repository):
-    def insert(self, record: dict[str, Any]) -> int:
-        """Append a record at once (it is never changed); its id."""
-        record_id: int = self.core(_INSERT_AUDIT, record).scalar_one()
+    def insert(self, record: dict[str, Any], event: dict[str, Any] | None = None) -> int:
+        """Append a record at once (it is never changed), and the event beside it, whose key
+        ends with the record's id; the record's id. On PostgreSQL both rows are one statement."""
+        if event is None:
+            record_id: int = self.core(_INSERT_AUDIT, record).scalar_one()
+            return record_id
+        if self.dialect == "postgresql":
+            params = {f"a_{name}": value for name, value in record.items()}
+            params.update({f"e_{name}": value for name, value in event.items()})
+            return int(self.core(_INSERT_AUDIT_AND_EVENT, params).scalar_one())
+        record_id = self.core(_INSERT_AUDIT, record).scalar_one()
+        self.core(_INSERT_EVENT, {**event, "key": f"{event['key']}{record_id}"})
         return record_id
 
     def list(self, organization_id: int | None = None, limit: int = 100) -> Sequence[m.AuditRecord]:

@@ -87,6 +87,7 @@ CONTEXT: dict[Code, dict[str, object]] = {
     Code.IDEMPOTENCY_KEY_INVALID: {"header": "Idempotency-Key", "maximum": 255},
     Code.IDEMPOTENCY_KEY_REUSED: {"key": "order-17", "method": "POST", "path": "/v1/products"},
     Code.IDEMPOTENCY_KEY_IN_USE: {"key": "order-17"},
+    Code.IDEMPOTENCY_KEY_ANSWER_LOST: {"key": "order-17"},
     Code.RATE_LIMITED: {"limit": 100, "retry_after": 2},
     Code.SIGN_IN_FAILED: {},
     Code.SIGN_IN_LOCKED: {"minutes": 15},
