@@ -42,9 +42,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -79,7 +79,13 @@ _NOT_KEPT = frozenset({b"date", b"server", b"connection", b"keep-alive", b"trans
 #: Expired rows are deleted at most this often per process (seconds).
 PURGE_INTERVAL = 60.0
 
+T = TypeVar("T")
+
 IN_PROGRESS, COMMITTED, DONE = "in_progress", "committed", "done"
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    return isinstance(exc, IntegrityError) or is_transient(exc)
 
 
 def valid_key(raw: bytes) -> str | None:
@@ -141,29 +147,36 @@ class IdempotencyStore:
     def _now(self) -> datetime:
         return self.engine.clock.now()
 
-    def _retrying(self) -> Retrying:
-        return Retrying(
-            retry=retry_if_exception(
-                lambda exc: isinstance(exc, IntegrityError) or is_transient(exc)
-            ),
-            stop=stop_after_attempt(5),
+    def _retried(self, step: Callable[[], T]) -> T:
+        """`step()`, and again a few times with jittered backoff if the database refuses it for
+        now (a concurrent insert of the same key, a deadlock, SQLite's busy lock). The first try
+        goes without the retry machinery: it is what nearly every request takes."""
+        try:
+            return step()
+        except Exception as exc:
+            if not _worth_retrying(exc):
+                raise
+        for attempt in Retrying(
+            retry=retry_if_exception(_worth_retrying),
+            stop=stop_after_attempt(4),
             wait=wait_random_exponential(multiplier=0.01, max=0.2),
             reraise=True,
-        )
+        ):
+            with attempt:
+                result = step()
+        return result
 
     def claim(self, scope: str, key: str, print_: str, method: str, path: str) -> Claim:
         """Take the key for this request, or say why not. A concurrent insert of the same key
         (the unique constraint) looks again, and then finds the other request's row."""
-        for attempt in self._retrying():
-            with attempt:
-                claim = self._claim(scope, key, print_, method, path)
+        claim = self._retried(lambda: self._claim(scope, key, print_, method, path))
         self._maybe_purge()
         return claim
 
     def _claim(self, scope: str, key: str, print_: str, method: str, path: str) -> Claim:
         now = self._now()
-        with Session(self.engine.engine) as session, session.begin():
-            _without_waiting_for_disk(session)
+        with self.engine.engine.begin() as connection:
+            _without_waiting_for_disk(connection)
             # The common case, a key never seen: one INSERT that does nothing on a conflict.
             values = {
                 "scope": scope,
@@ -176,82 +189,81 @@ class IdempotencyStore:
                 "locked_at": now,
                 "expires_at": now + self.ttl,
             }
-            inserted = session.execute(_insert_new(session), values).scalar_one_or_none()
+            inserted = connection.execute(_INSERT_NEW[connection.dialect.name], values).scalar()
             if inserted is not None:
                 return Claim(Outcome.RUN, int(inserted), now)
-            row = session.scalars(
-                select(m.IdempotencyKey).where(
-                    m.IdempotencyKey.scope == scope, m.IdempotencyKey.key == key
-                )
-            ).one_or_none()
-            if row is not None and row.expires_at <= now:
-                session.delete(row)  # an expired key counts as never seen
-                session.flush()
-                row = None
-            if row is None:
-                row = m.IdempotencyKey(
-                    scope=scope,
-                    key=key,
-                    fingerprint=print_,
-                    method=method,
-                    path=path[:1000],
-                    status=IN_PROGRESS,
-                    created_at=now,
-                    locked_at=now,
-                    expires_at=now + self.ttl,
-                )
-                session.add(row)
-                session.flush()
-                return Claim(Outcome.RUN, row.id, now)
-            if row.fingerprint != print_:
-                return Claim(Outcome.REUSED, method=row.method, path=row.path)
-            if row.status == DONE:
-                return Claim(
-                    Outcome.REPLAY,
-                    status=row.response_status or 200,
-                    headers=tuple((str(n), str(v)) for n, v in row.response_headers or ()),
-                    body=row.response_body or b"",
-                )
-            expired = row.locked_at is None or row.locked_at + self.lease <= now
-            if row.status == COMMITTED:
-                # Its changes are in; its answer is coming, or was lost with its process.
-                return Claim(Outcome.LOST if expired else Outcome.IN_USE)
-            if expired:
-                # The request that held it died before committing anything: take it over.
-                taken = session.execute(
-                    update(m.IdempotencyKey)
-                    .where(
-                        m.IdempotencyKey.id == row.id,
-                        m.IdempotencyKey.status == IN_PROGRESS,
-                        m.IdempotencyKey.locked_at == row.locked_at,
-                    )
-                    .values(locked_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                if getattr(taken, "rowcount", 0) == 1:
-                    return Claim(Outcome.RUN, row.id, now)
-            return Claim(Outcome.IN_USE)
+            with Session(bind=connection) as session:  # in the same transaction
+                return self._existing(session, values, now)
 
-    def _owned(self, claim: Claim, *statuses: str) -> Any:
-        return (
-            m.IdempotencyKey.id == claim.row_id,
-            m.IdempotencyKey.status.in_(statuses or (IN_PROGRESS, COMMITTED)),
-            m.IdempotencyKey.locked_at == claim.locked_at,
-        )
+    def _existing(self, session: Session, values: dict[str, Any], now: datetime) -> Claim:
+        """The key was seen before: replay, refuse, or take over the row."""
+        scope, key, print_ = values["scope"], values["key"], values["fingerprint"]
+        method, path = values["method"], values["path"]
+        row = session.scalars(
+            select(m.IdempotencyKey).where(
+                m.IdempotencyKey.scope == scope, m.IdempotencyKey.key == key
+            )
+        ).one_or_none()
+        if row is not None and row.expires_at <= now:
+            session.delete(row)  # an expired key counts as never seen
+            session.flush()
+            row = None
+        if row is None:
+            row = m.IdempotencyKey(
+                scope=scope,
+                key=key,
+                fingerprint=print_,
+                method=method,
+                path=path[:1000],
+                status=IN_PROGRESS,
+                created_at=now,
+                locked_at=now,
+                expires_at=now + self.ttl,
+            )
+            session.add(row)
+            session.flush()
+            return Claim(Outcome.RUN, row.id, now)
+        if row.fingerprint != print_:
+            return Claim(Outcome.REUSED, method=row.method, path=row.path)
+        if row.status == DONE:
+            return Claim(
+                Outcome.REPLAY,
+                status=row.response_status or 200,
+                headers=tuple((str(n), str(v)) for n, v in row.response_headers or ()),
+                body=row.response_body or b"",
+            )
+        expired = row.locked_at is None or row.locked_at + self.lease <= now
+        if row.status == COMMITTED:
+            # Its changes are in; its answer is coming, or was lost with its process.
+            return Claim(Outcome.LOST if expired else Outcome.IN_USE)
+        if expired:
+            # The request that held it died before committing anything: take it over.
+            taken = session.execute(
+                update(m.IdempotencyKey)
+                .where(
+                    m.IdempotencyKey.id == row.id,
+                    m.IdempotencyKey.status == IN_PROGRESS,
+                    m.IdempotencyKey.locked_at == row.locked_at,
+                )
+                .values(locked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(taken, "rowcount", 0) == 1:
+                return Claim(Outcome.RUN, row.id, now)
+        return Claim(Outcome.IN_USE)
+
+    @staticmethod
+    def _owned(claim: Claim) -> dict[str, Any]:
+        return {"row": claim.row_id, "locked": claim.locked_at}
 
     def commit_mark(self, claim: Claim, key: str) -> Callable[[UnitOfWork], None]:
         """What the request's use cases do just before they commit (`app.before_commit`): mark
         the claim committed in their own transaction, or refuse if another request took it over
         after the lease."""
-        statement = (
-            update(m.IdempotencyKey)
-            .where(*self._owned(claim))
-            .values(status=COMMITTED)
-            .execution_options(synchronize_session=False)
-        )
+        owned = self._owned(claim)
 
         def mark(uow: UnitOfWork) -> None:
-            if getattr(uow.session.execute(statement), "rowcount", 0) != 1:
+            if uow.session.connection().execute(_MARK, owned).rowcount != 1:
                 raise error(Code.IDEMPOTENCY_KEY_IN_USE, key=key)
 
         return mark
@@ -260,40 +272,32 @@ class IdempotencyStore:
         self, claim: Claim, status: int, headers: Iterable[tuple[str, str]], body: bytes
     ) -> None:
         """Keep the answer; from now on the key replays it."""
-        for attempt in self._retrying():
-            with attempt, Session(self.engine.engine) as session, session.begin():
-                session.execute(
-                    update(m.IdempotencyKey)
-                    .where(*self._owned(claim))
-                    .values(
-                        status=DONE,
-                        response_status=status,
-                        response_headers=[[n, v] for n, v in headers],
-                        response_body=body,
-                        locked_at=None,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+        answer = {
+            **self._owned(claim),
+            "response_status": status,
+            "response_headers": [[n, v] for n, v in headers],
+            "response_body": body,
+        }
+
+        def keep() -> None:
+            with self.engine.engine.begin() as connection:
+                connection.execute(_FINISH, answer)
+
+        self._retried(keep)
 
     def release(self, claim: Claim) -> None:
         """Forget the key (after a 5xx, a "try again" refusal or a crash), so a retry runs
         again - unless the request committed changes: then the key is never run again, and with
         no answer to keep, a retry hears at once that the answer was lost."""
-        for attempt in self._retrying():
-            with attempt, Session(self.engine.engine) as session, session.begin():
-                _without_waiting_for_disk(session)
-                deleted = session.execute(
-                    delete(m.IdempotencyKey)
-                    .where(*self._owned(claim, IN_PROGRESS))
-                    .execution_options(synchronize_session=False)
-                )
-                if getattr(deleted, "rowcount", 0) != 1:
-                    session.execute(
-                        update(m.IdempotencyKey)
-                        .where(*self._owned(claim, COMMITTED))
-                        .values(locked_at=None)
-                        .execution_options(synchronize_session=False)
-                    )
+        owned = self._owned(claim)
+
+        def forget() -> None:
+            with self.engine.engine.begin() as connection:
+                _without_waiting_for_disk(connection)
+                if connection.execute(_RELEASE, owned).rowcount != 1:
+                    connection.execute(_LOSE, owned)
+
+        self._retried(forget)
 
     def purge(self) -> int:
         """Delete the expired keys; how many there were."""
@@ -326,18 +330,35 @@ _INSERT_NEW = {
 }
 
 
-def _insert_new(session: Session) -> Any:
-    return _INSERT_NEW[session.get_bind().dialect.name]
-
-
-def _without_waiting_for_disk(session: Session) -> None:
+def _without_waiting_for_disk(connection: Connection) -> None:
     """On PostgreSQL, commit this transaction without waiting for its WAL to reach the disk
     (`synchronous_commit = off`): other sessions see it at once, and it costs no fsync. Safe for
     a claim and a release: the use case's own commit, which comes after a claim and waits for
     the disk, flushes the claim with it; a claim lost in a database crash lost its use case too.
     The answer (`finish`) is committed the ordinary way."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NO_WAIT_FOR_DISK)
+
+
+_NO_WAIT_FOR_DISK = text("SET LOCAL synchronous_commit = off")
+_K = _KEYS.c
+#: This request's claim: its row, as this request took it (a takeover changes `locked_at`).
+_OWNED = (_K.id == bindparam("row"), _K.locked_at == bindparam("locked"))
+_MARK = update(_KEYS).where(*_OWNED, _K.status != DONE).values(status=COMMITTED)
+_FINISH = (
+    update(_KEYS)
+    .where(*_OWNED, _K.status != DONE)
+    .values(
+        status=DONE,
+        response_status=bindparam("response_status"),
+        response_headers=bindparam("response_headers"),
+        response_body=bindparam("response_body"),
+        locked_at=None,
+    )
+)
+_RELEASE = delete(_KEYS).where(*_OWNED, _K.status == IN_PROGRESS)
+#: A claim that committed but has no answer to keep: lost at once (a retry is told so).
+_LOSE = update(_KEYS).where(*_OWNED, _K.status == COMMITTED).values(locked_at=None)
 
 
 async def _read_body(receive: Receive) -> bytes:
