@@ -520,7 +520,9 @@ def document(openapi: dict[str, Any]) -> None:
         "answer (with `Idempotent-Replayed: true`) instead of doing it again. 1-255 printable "
         "ASCII characters, e.g. a UUID; kept 24 hours per API key. Reusing a key for another "
         "request is `422 idempotency_key_reused`; a retry while the first is still running is "
-        "`409 idempotency_key_in_use` with Retry-After.",
+        "`409 idempotency_key_in_use` with Retry-After; a retry of a request whose changes were "
+        "made but whose answer was lost (the server stopped in between) is "
+        "`409 idempotency_key_answer_lost`: it is never run twice.",
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH, "pattern": PATTERN},
     }
     bad_request = {
