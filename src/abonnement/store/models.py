@@ -382,7 +382,9 @@ class Payment(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     billing_account_id: Mapped[int] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
-    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    # Indexed: an invoice's charges (dunning's next attempt, the invoice's view) and a charge's
+    # refunds (what is left to refund) are looked up by these.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     payment_method_id: Mapped[int | None] = mapped_column(ForeignKey("payment_methods.id"))
     kind: Mapped[str] = mapped_column(String(16))  # charge, refund
     purpose: Mapped[str] = mapped_column(String(16))
@@ -392,7 +394,7 @@ class Payment(Base):
     processor: Mapped[str] = mapped_column(String(32))
     processor_ref: Mapped[str | None] = mapped_column(String(64))
     decline_code: Mapped[str | None] = mapped_column(String(32))
-    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
