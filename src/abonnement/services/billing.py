@@ -173,6 +173,18 @@ def _next_number(ctx: Context) -> str:
     return f"{INVOICE_PREFIX}{counter.last_number:06d}"
 
 
+def run_charge_reference(reason: str, day: date, first_subscription_id: int) -> str:
+    """What the processor knows a billing run's charge by (its idempotency key and
+    description): what the invoice bills — why, on which day, from which subscription on —
+    rather than its number. A number is final only when its transaction commits, and a run
+    killed after the processor took the charge may, beside other workers, number the same
+    invoice differently when it is done again: the processor must still be asked with the
+    same key, so the customer is charged once. A run bills an organization's day once, and a
+    trial converts once, so no two of a run's invoices bill the same. (A request's invoice
+    goes by its number: two alike increases on one day are two charges.)"""
+    return f"{reason}-{day.isoformat()}-{first_subscription_id}"
+
+
 def _post(
     ctx: Context,
     account: m.BillingAccount,
@@ -360,7 +372,15 @@ def _charge(
         ctx.uow.session.flush()
         return payment
     processor = get_processor(method.processor or "sandbox")
-    reference = invoice.number if invoice else "balance"
+    if invoice is None:
+        reference = "balance"
+    elif purpose is Purpose.RENEWAL:
+        lines = invoice.lines
+        reference = run_charge_reference(
+            invoice.reason, invoice.issue_date, min(line.subscription_id for line in lines)
+        )
+    else:
+        reference = invoice.number
     # Each attempt gets its own key: a retry (dunning) must reach the processor again, while a
     # repeat of the same attempt (a crash and rerun) stays one charge.
     attempt = ctx.uow.session.scalar(

@@ -41,7 +41,7 @@ from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.payments import get_processor
 from abonnement.payments.base import PaymentRequest, Purpose
-from abonnement.services.billing import INVOICE_PREFIX
+from abonnement.services.billing import INVOICE_PREFIX, run_charge_reference
 from abonnement.services.billing_batch_bulk import Bulk
 from abonnement.services.billing_batch_rows import Org, Sub, load, table_of
 from abonnement.services.context import Context
@@ -363,29 +363,23 @@ def _statements(
     ctx: Context, bulk: Bulk, statements: list[_Statement], outcome: Outcome
 ) -> list[dict[str, Any]]:
     """`billing.statement` for many organizations: numbered invoices with their lines, the
-    ledger entries, the renewal charges (a decline opens dunning). Returns the events."""
-    session = ctx.uow.session
-    counter = session.execute(
-        select(m.InvoiceCounter.last_number).where(m.InvoiceCounter.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    first = (counter or 0) + 1
-    if counter is None:
-        session.execute(insert(table_of(m.InvoiceCounter)).values(id=1, last_number=0))
-    session.execute(
-        update(table_of(m.InvoiceCounter))
-        .where(m.InvoiceCounter.id == 1)
-        .values(last_number=first + len(statements) - 1)
-    )
+    ledger entries, the renewal charges (a decline opens dunning). Returns the events.
+
+    The invoices are numbered last: the counter row that keeps the numbers gap-free is locked
+    from then until the commit, and every other transaction that issues an invoice (another
+    worker's batch, a purchase) waits for it, so nothing that can be done before — the rows,
+    the charges — is done while it is held. Until then an invoice carries a provisional
+    number of its own (`~` and its id), which no other transaction ever sees."""
     invoice_ids = bulk.ids(m.Invoice, len(statements))
     invoices: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
-    for k, (st, invoice_id) in enumerate(zip(statements, invoice_ids, strict=True)):
+    for st, invoice_id in zip(statements, invoice_ids, strict=True):
         account = st.org.account
         cur = currency(account.currency)
         sums = st.sums  # worked out when the day was staged
         st.invoice = {
             "id": invoice_id,
-            "number": f"{INVOICE_PREFIX}{first + k:06d}",
+            "number": f"~{invoice_id}",
             "kind": "credit_note" if sums.total.minor < 0 else "invoice",
             "billing_account_id": account.id,
             "organization_id": st.org.id,
@@ -412,11 +406,6 @@ def _statements(
             "created_at": st.at,
         }
         invoices.append(st.invoice)
-        st.audit.update(
-            action=f"{st.invoice['kind']}.issue",
-            entity_id=st.invoice["number"],
-            after={"total": sums.total.minor, "currency": cur.code, "reason": "statement"},
-        )
         for line in st.lines:
             lines.append(
                 {
@@ -449,9 +438,7 @@ def _statements(
                 break
     payment_ids = iter(bulk.ids(m.Payment, sum(len(st.payments) for st in statements)))
     ledger: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
-    announce = _payments_announced()
     for st in statements:
         invoice = st.invoice
         ledger += _postings(
@@ -474,7 +461,37 @@ def _statements(
                     [("cash", amount), ("receivable", -amount)],
                     payment_id=payment["id"],
                 )
-            if announce:
+        if st.payments and st.payments[-1]["status"] == "declined":
+            cases.append(  # dunning.open_case_if_declined
+                {
+                    "organization_id": st.org.id,
+                    "invoice_id": invoice["id"],
+                    "declined_on": st.day,
+                    "retries": 0,
+                    "next_attempt_on": lc.dunning_attempt_on(st.day, 0),
+                    "status": "open",
+                }
+            )
+    bulk.insert(m.Payment, [p for st in statements for p in st.payments])
+    bulk.insert(m.LedgerEntry, ledger)
+    bulk.insert(m.DunningCase, cases)
+    _number(ctx, bulk, statements)
+    # what names the numbers: the audit records and the events
+    events: list[dict[str, Any]] = []
+    announce = _payments_announced()
+    for st in statements:
+        invoice = st.invoice
+        st.audit.update(
+            action=f"{invoice['kind']}.issue",
+            entity_id=invoice["number"],
+            after={
+                "total": invoice["total_minor"],
+                "currency": invoice["currency"],
+                "reason": "statement",
+            },
+        )
+        if announce:
+            for payment in st.payments:
                 events += _payment_event(st, payment)
         events.append(
             _event(
@@ -490,18 +507,7 @@ def _statements(
         outcome.events.append(lc.EventType.INVOICE_ISSUED.value)
         if not st.payments or st.payments[-1]["status"] != "declined":
             continue
-        last = st.payments[-1]  # dunning.open_case_if_declined
-        next_attempt = lc.dunning_attempt_on(st.day, 0)
-        cases.append(
-            {
-                "organization_id": st.org.id,
-                "invoice_id": invoice["id"],
-                "declined_on": st.day,
-                "retries": 0,
-                "next_attempt_on": next_attempt,
-                "status": "open",
-            }
-        )
+        last = st.payments[-1]
         events.append(
             _event(
                 st.org.id,
@@ -512,14 +518,33 @@ def _statements(
                 amount=last["amount_minor"],
                 currency=last["currency"],
                 decline_code=last["decline_code"],
-                next_attempt_on=str(next_attempt),
+                next_attempt_on=str(lc.dunning_attempt_on(st.day, 0)),
             )
         )
         outcome.events.append(lc.EventType.PAYMENT_FAILED.value)
-    bulk.insert(m.Payment, [p for st in statements for p in st.payments])
-    bulk.insert(m.LedgerEntry, ledger)
-    bulk.insert(m.DunningCase, cases)
     return events
+
+
+def _number(ctx: Context, bulk: Bulk, statements: list[_Statement]) -> None:
+    """`billing._next_number` for the batch's invoices, in their order: the counter is locked
+    here and stays locked until the batch commits."""
+    session = ctx.uow.session
+    counter = session.execute(
+        select(m.InvoiceCounter.last_number).where(m.InvoiceCounter.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    first = (counter or 0) + 1
+    if counter is None:
+        session.execute(insert(table_of(m.InvoiceCounter)).values(id=1, last_number=0))
+    session.execute(
+        update(table_of(m.InvoiceCounter))
+        .where(m.InvoiceCounter.id == 1)
+        .values(last_number=first + len(statements) - 1)
+    )
+    for k, st in enumerate(statements):
+        st.invoice["number"] = f"{INVOICE_PREFIX}{first + k:06d}"
+    bulk.update_each(
+        m.Invoice, "number", [(st.invoice["id"], st.invoice["number"]) for st in statements]
+    )
 
 
 def _payments_announced() -> bool:
@@ -603,7 +628,6 @@ def _charge(st: _Statement, method: Any, amount_minor: int, attempt: int) -> dic
     """`billing._charge` for a renewal: the processor is asked with the same idempotency key,
     so a charge it took before a crash is found again on the rerun, not taken twice."""
     account = st.org.account
-    number = st.invoice["number"]
     payment: dict[str, Any] = {
         "billing_account_id": account.id,
         "invoice_id": st.invoice["id"],
@@ -622,14 +646,16 @@ def _charge(st: _Statement, method: Any, amount_minor: int, attempt: int) -> dic
     if method is None or method.kind == "invoice" or not method.processor_token:
         return payment  # paid by transfer against the invoice
     amount = Money.of(amount_minor, account.currency)
-    key = f"{account.id}:{number}:{Purpose.RENEWAL.value}:{amount.minor}:{method.id}:{attempt}"
+    first = min(line.subscription_id for line in st.lines)
+    reference = run_charge_reference("statement", st.day, first)
+    key = f"{account.id}:{reference}:{Purpose.RENEWAL.value}:{amount.minor}:{method.id}:{attempt}"
     result = get_processor(method.processor or "sandbox").charge(
         PaymentRequest(
             amount=amount,
             token=method.processor_token,
             purpose=Purpose.RENEWAL,
             idempotency_key=key,
-            description=number,
+            description=reference,
         )
     )
     payment["processor"] = method.processor or "sandbox"

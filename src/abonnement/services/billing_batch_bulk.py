@@ -112,6 +112,29 @@ class Bulk:
                     f"UPDATE {table.name} SET {sets} WHERE {where}", params
                 )
 
+    def update_each(self, model: type[m.Base], column: str, pairs: list[tuple[int, Any]]) -> None:
+        """UPDATE one column of many rows by id, each row to a value of its own: one statement
+        on PostgreSQL (the pairs as two arrays), executemany on SQLite."""
+        if not pairs:
+            return
+        table = table_of(model)
+        convert = self._converter(table.c[column].type)
+        ids = [row_id for row_id, _ in pairs]
+        values = [convert(v) if convert else v for _, v in pairs]
+        if self.sqlite:
+            self.connection.exec_driver_sql(
+                f'UPDATE {table.name} SET "{column}" = ? WHERE id = ?',
+                list(zip(values, ids, strict=True)),
+            )
+            return
+        kind = table.c[column].type.compile(dialect=self.connection.dialect)
+        self.connection.exec_driver_sql(
+            f'UPDATE {table.name} SET "{column}" = v.value '
+            f"FROM unnest(%s::bigint[], %s::{kind}[]) AS v(id, value) "
+            f"WHERE {table.name}.id = v.id",
+            (ids, values),
+        )
+
     def _converter(self, kind: Any) -> Callable[[Any], Any] | None:
         if isinstance(kind, sa.JSON):
             return _json  # None too: the models store JSON null, as the ORM does
