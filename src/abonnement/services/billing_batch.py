@@ -346,17 +346,21 @@ def _event(
 
 # writing ----------------------------------------------------------------------------------------
 def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
+    """The pass's rows. What names an invoice number (the invoices' audit records and events)
+    goes last, after the numbering, which holds the counter until the commit (`_number`)."""
     session = ctx.uow.session
     bulk = Bulk(session)
     bulk.update(m.Subscription, "id", w.sub_updates)
     bulk.update(m.BillingSegment, "id", w.segments_ended)
-    events = list(w.events)
-    if w.statements:
-        events += _statements(ctx, bulk, w.statements, outcome)
-    bulk.insert(m.AuditRecord, w.audits)
-    bulk.insert(m.Event, events)
+    numbered = {id(st.audit) for st in w.statements}
+    bulk.insert(m.AuditRecord, [a for a in w.audits if id(a) not in numbered])
+    bulk.insert(m.Event, w.events)
     bulk.insert(m.BillingCursor, w.cursors_new)
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
+    if w.statements:
+        events = _statements(ctx, bulk, w.statements, outcome)
+        bulk.insert(m.AuditRecord, [st.audit for st in w.statements])
+        bulk.insert(m.Event, events)
 
 
 def _statements(
