@@ -18,13 +18,14 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from abonnement.api import errors, idempotency, limits
 from abonnement.api.auth import ApiState
 from abonnement.api.idempotency import IdempotencyKeys, IdempotencyStore
 from abonnement.api.limits import BodySizeLimit, KeyIdentities, RateLimiter, RateLimits
 from abonnement.api.routers import (
+    V1,
     activity,
     apikeys,
     billing,
@@ -107,6 +108,19 @@ def route_table(app: FastAPI) -> set[tuple[str, str]]:
     }
 
 
+def _add_routes(app: FastAPI, routers: list[APIRouter]) -> None:
+    """The routers' routes on the app's own router, as they are (their paths carry /v1), in
+    order. `include_router` would keep each router as a node that every request walks
+    candidate by candidate (FastAPI 0.137 and later): about 0.4 ms of CPU a request over the
+    API's hundred-odd routes, a tenth of a license assignment's. On the app's router a route
+    is one compiled pattern matched in turn, as Starlette matches it."""
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or not route.path.startswith(V1 + "/"):
+                raise TypeError(f"an API route under {V1} expected, not {route!r}")
+            app.router.routes.append(route)
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """The API over the database the settings name (default: the ABONNEMENT_* environment).
     Raises `InsecureSecretError` in production without a real ABONNEMENT_SECRET_KEY."""
@@ -142,15 +156,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(RateLimits, limiter=limiter, identities=identities)
     app.state.api = ApiState(engine, pepper, identities)
     errors.install(app)
-    v1 = APIRouter(prefix="/v1")
-    for module in ROUTERS:
-        v1.include_router(module.router)
-    app.include_router(v1)
-    web.mount(app, engine, settings, pepper)  # the admin center, under /admin
+    _add_routes(app, [module.router for module in ROUTERS])
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    web.mount(app, engine, settings, pepper)  # the admin center, under /admin
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.params import OrganizationId, Sku
+from abonnement.api.routers import V1
 from abonnement.api.schemas import ProductKeysIn, RedeemIn, UsersIn
 from abonnement.services import licensing, productkeys
 from abonnement.services.schemas import (
@@ -17,7 +18,7 @@ from abonnement.services.schemas import (
     RedemptionView,
 )
 
-router = APIRouter(responses=RESPONSES)
+router = APIRouter(prefix=V1, responses=RESPONSES)
 
 
 @router.get(
