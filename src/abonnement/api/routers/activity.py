@@ -10,11 +10,11 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import Page, PageDep, paginate
 from abonnement.api.params import CallbackId, OrganizationId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.services import audit, cancellation
 from abonnement.services.schemas import AuditView, CallbackView
 
-router = APIRouter(prefix=V1, responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, responses=RESPONSES)
 
 #: The audit endpoints page through this many of the newest records.
 AUDIT_WINDOW = 1000

@@ -10,14 +10,14 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import MAX_ID
 from abonnement.api.params import KeyId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import ApiKeyIn
 from abonnement.services import apikeys
 from abonnement.services import validation as v
 from abonnement.services.apikeys import ApiKeyCreatedView, ApiKeyView
 from abonnement.services.context import Context
 
-router = APIRouter(prefix=V1, tags=["api keys"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["api keys"], responses=RESPONSES)
 
 
 @router.post(

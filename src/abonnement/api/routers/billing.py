@@ -12,7 +12,7 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES, locale_of
 from abonnement.api.pagination import Page, PageDep, paginate
 from abonnement.api.params import InvoiceNumber, OrganizationId, PaymentMethodId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import BillingAccountIn, PaymentMethodIn, StatementIn
 from abonnement.rendering import Vendor, render_pdf
 from abonnement.services import invoices, organizations
@@ -27,7 +27,7 @@ from abonnement.services.schemas import (
     PaymentView,
 )
 
-router = APIRouter(prefix=V1, tags=["billing"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["billing"], responses=RESPONSES)
 
 PDF = "application/pdf"
 JSON = "application/json"

@@ -7,12 +7,12 @@ from fastapi import APIRouter
 
 from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import OfferIn, ProductIn
 from abonnement.services import catalog
 from abonnement.services.schemas import OfferView, ProductView
 
-router = APIRouter(prefix=V1, tags=["catalog"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["catalog"], responses=RESPONSES)
 
 
 @router.post("/products", status_code=201, summary="Add a product (operator)")

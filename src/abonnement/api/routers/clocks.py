@@ -12,12 +12,12 @@ from pydantic import AwareDatetime, Field, model_validator
 from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.params import OrganizationId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import Body
 from abonnement.services import clocks
 from abonnement.services.clocks import AdvanceView, ClockView
 
-router = APIRouter(prefix=V1, tags=["test clocks"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["test clocks"], responses=RESPONSES)
 
 
 class AttachIn(Body):

@@ -10,11 +10,11 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import Page, PageDep
 from abonnement.api.params import OrganizationId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.services import events
 from abonnement.services.events import EventView
 
-router = APIRouter(prefix=V1, tags=["events"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["events"], responses=RESPONSES)
 
 Types = Annotated[
     list[Annotated[str, Query(max_length=80, pattern=r"^(\*|[a-z_]+(\.[a-z_]+)*(\.\*)?)$")]] | None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.params import OrganizationId, Sku
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import ProductKeysIn, RedeemIn, UsersIn
 from abonnement.services import licensing, productkeys
 from abonnement.services.schemas import (
@@ -18,7 +18,7 @@ from abonnement.services.schemas import (
     RedemptionView,
 )
 
-router = APIRouter(prefix=V1, responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, responses=RESPONSES)
 
 
 @router.get(

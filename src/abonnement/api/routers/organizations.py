@@ -8,13 +8,13 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import Page, PageDep, paginate
 from abonnement.api.params import OrganizationId, UserId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import OrganizationIn, PasswordIn, RolesIn, UserIn
 from abonnement.services import licensing, organizations, signin
 from abonnement.services.context import Context
 from abonnement.services.schemas import OrganizationView, UserView
 
-router = APIRouter(prefix=V1, responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, responses=RESPONSES)
 
 
 @router.post(

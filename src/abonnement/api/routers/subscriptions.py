@@ -11,7 +11,7 @@ from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import Page, PageDep, paginate
 from abonnement.api.params import OrganizationId, SubscriptionId
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import (
     BuyIn,
     CallbackIn,
@@ -32,7 +32,7 @@ from abonnement.services.schemas import (
     SwitchView,
 )
 
-router = APIRouter(prefix=V1, tags=["subscriptions"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["subscriptions"], responses=RESPONSES)
 
 StatusFilter = Literal["trial", "active", "expired", "disabled", "deleted"]
 

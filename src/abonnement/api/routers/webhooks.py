@@ -12,12 +12,12 @@ from pydantic import Field, StringConstraints
 from abonnement.api.auth import CallerDep
 from abonnement.api.errors import RESPONSES
 from abonnement.api.pagination import MAX_ID, Page, PageDep
-from abonnement.api.routers import V1
+from abonnement.api.routers import V1, ApiRoute
 from abonnement.api.schemas import Body
 from abonnement.services import webhooks
 from abonnement.services.webhooks import DeliveryView, EndpointSecretView, EndpointView
 
-router = APIRouter(prefix=V1, tags=["webhooks"], responses=RESPONSES)
+router = APIRouter(prefix=V1, route_class=ApiRoute, tags=["webhooks"], responses=RESPONSES)
 
 EndpointId = Annotated[int, Path(ge=1, le=MAX_ID, description="A webhook endpoint's id.")]
 DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID, description="A webhook delivery's id.")]
