@@ -131,12 +131,14 @@ class KeyIdentities:
         """The key id of a token that authenticates (None for any other), from memory when it
         was looked up within `ttl`. Should the database fail, None when `quiet` (the route will
         say what is wrong; count by address meanwhile), else the error."""
-        if not token or apikeys.parse(token) is None:
+        if not token:
             return None
         digest = hashlib.sha256(token.encode("utf-8")).digest()
-        known = self._known.get(digest)
+        known = self._known.get(digest)  # only well-formed tokens are remembered
         if known is not None and known[1] > time.monotonic():
             return known[0]
+        if apikeys.parse(token) is None:
+            return None
         try:
             key_id = await run_in_threadpool(self._lookup, token)
         except SQLAlchemyError:
