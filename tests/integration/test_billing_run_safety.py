@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from abonnement.app import Abonnement
 from abonnement.clock import FixedClock
 from abonnement.config import Settings
+from abonnement.payments.sandbox import SandboxProcessor
 from abonnement.services import (
     billing,
     billing_batch,
@@ -25,7 +26,6 @@ from abonnement.services import (
     organizations,
     subscriptions,
 )
-from abonnement.payments.sandbox import SandboxProcessor
 from abonnement.store import models as m
 from abonnement.store.db import make_engine
 
