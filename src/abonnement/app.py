@@ -9,8 +9,10 @@ use cases, each in its own unit of work.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
@@ -59,6 +61,26 @@ before_commit: ContextVar[Callable[[UnitOfWork], None] | None] = ContextVar(
 )
 
 
+@dataclass
+class ChargeScope:
+    """What names a request's charges at the payment processor (their idempotency keys): a
+    request sent again with its Idempotency-Key asks the processor with the same keys, so a
+    charge it took before a crash that lost the request's transaction is found again, not
+    taken twice. The n-th use case run in the request gets `{base}.{n}`."""
+
+    base: str
+    runs: int = 0
+
+    def next_run(self) -> str:
+        self.runs += 1
+        return f"{self.base}.{self.runs}"
+
+
+#: The request's `ChargeScope`, set by the API's idempotency keys. Without one, each run of a use
+#: case gets a scope of its own, which its retries after a deadlock share (`Abonnement.run`).
+charge_scope: ContextVar[ChargeScope | None] = ContextVar("abonnement_charge_scope", default=None)
+
+
 class Abonnement:
     def __init__(
         self,
@@ -94,6 +116,8 @@ class Abonnement:
 
         `actor` may be a function that finds the actor in the same transaction, before the use
         case runs (and again on every attempt)."""
+        request = charge_scope.get()
+        charges = request.next_run() if request is not None else uuid.uuid4().hex
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(5),
@@ -101,7 +125,9 @@ class Abonnement:
             reraise=True,
         ):
             with attempt, UnitOfWork(self.engine) as uow:
-                result = use_case(self._context(uow, actor), *args, **kwargs)
+                ctx = self._context(uow, actor)
+                ctx.charge_scope = charges  # every attempt asks the processor with the same keys
+                result = use_case(ctx, *args, **kwargs)
                 hook = before_commit.get()
                 if hook is not None:
                     hook(uow)

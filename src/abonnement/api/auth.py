@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
 from abonnement.api.limits import KeyIdentities
-from abonnement.app import Abonnement, before_commit
+from abonnement.app import Abonnement, before_commit, charge_scope
 from abonnement.domain.errors import Code, error
 from abonnement.services import apikeys
 from abonnement.services.context import Actor, Context
@@ -72,13 +72,16 @@ class Caller:
         found, self.found = self.found, None
         if found is None or not found.stale:
             return
-        # Housekeeping, not the request's own change: it doesn't mark an idempotency claim.
+        # Housekeeping, not the request's own change: it doesn't mark an idempotency claim, nor
+        # count among the request's runs that name its charges (it happens only now and then).
         outside = before_commit.set(None)
+        unscoped = charge_scope.set(None)
         try:
             self.engine.run(apikeys.ANONYMOUS, apikeys.touch, found.key_id)
         except SQLAlchemyError:  # the last-used time is a convenience: never fail a request on it
             log.warning("could not record the use of API key %s", found.key_id, exc_info=True)
         finally:
+            charge_scope.reset(unscoped)
             before_commit.reset(outside)
 
     def run(

@@ -57,7 +57,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from abonnement.api.errors import REQUEST_TOO_LARGE, http_problem
 from abonnement.api.limits import KeyIdentities, bearer_token, refusal_response
-from abonnement.app import Abonnement, before_commit, is_transient
+from abonnement.app import Abonnement, ChargeScope, before_commit, charge_scope, is_transient
 from abonnement.config import Settings
 from abonnement.domain.errors import Code, error
 from abonnement.store import models as m
@@ -444,7 +444,7 @@ class IdempotencyKeys:
             response = refusal_response(request, in_use, headers={"Retry-After": "1"})
             await response(scope, receive, send)
         else:
-            await self._run(claim, key, scope, receive, send, body)
+            await self._run(claim, key_id, key, scope, receive, send, body)
 
     async def _replay(self, claim: Claim, send: Send) -> None:
         headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in claim.headers]
@@ -453,7 +453,14 @@ class IdempotencyKeys:
         await send({"type": "http.response.body", "body": claim.body, "more_body": False})
 
     async def _run(
-        self, claim: Claim, key: str, scope: Scope, receive: Receive, send: Send, body: bytes
+        self,
+        claim: Claim,
+        key_id: str,
+        key: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
     ) -> None:
         sent_body = False
 
@@ -475,12 +482,17 @@ class IdempotencyKeys:
                 chunks.append(message.get("body", b""))
 
         marking = before_commit.set(self.store.commit_mark(claim, key))
+        # The processor knows the request's charges by its key: sent again after a crash, it
+        # asks with the same keys (`app.ChargeScope`).
+        named = hashlib.sha256(f"{key_id}\n{key}".encode()).hexdigest()[:32]
+        charging = charge_scope.set(ChargeScope(f"rq{named}"))
         try:
             await self.app(scope, replayed_receive, capture)
         except BaseException:
             await run_in_threadpool(self.store.release, claim)
             raise
         finally:
+            charge_scope.reset(charging)
             before_commit.reset(marking)
         if start is None:  # pragma: no cover - an app that answered nothing
             await run_in_threadpool(self.store.release, claim)

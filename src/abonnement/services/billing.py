@@ -372,15 +372,15 @@ def _charge(
         ctx.uow.session.flush()
         return payment
     processor = get_processor(method.processor or "sandbox")
-    if invoice is None:
-        reference = "balance"
-    elif purpose is Purpose.RENEWAL:
+    description = invoice.number if invoice else "balance"
+    if invoice is not None and purpose is Purpose.RENEWAL:
         lines = invoice.lines
         reference = run_charge_reference(
             invoice.reason, invoice.issue_date, min(line.subscription_id for line in lines)
         )
-    else:
-        reference = invoice.number
+        description = reference
+    else:  # a request's charge: by the request (`app.ChargeScope`), not by a number
+        reference = ctx.charge_reference() or description
     # Each attempt gets its own key: a retry (dunning) must reach the processor again, while a
     # repeat of the same attempt (a crash and rerun) stays one charge.
     attempt = ctx.uow.session.scalar(
@@ -400,7 +400,7 @@ def _charge(
             token=method.processor_token,
             purpose=purpose,
             idempotency_key=key,
-            description=reference,
+            description=description,
         )
     )
     payment.processor = method.processor or "sandbox"

@@ -62,8 +62,20 @@ class Context:
     #: and today() read that organization's test clock, if one is attached. `clock_pinned` skips
     #: the lookup: the billing run brings the clock of the day it is doing.
     clock_pinned: bool = False
+    #: What this run's charges are known by at the processor (`app.ChargeScope`); None outside
+    #: `Abonnement.run`, where a charge goes by its invoice's number.
+    charge_scope: str | None = None
+    _charges: int = field(default=0, init=False, repr=False)
     _organization_id: int | None = field(default=None, init=False, repr=False)
     _test_clocks: dict[int, Clock | None] = field(default_factory=dict, init=False, repr=False)
+
+    def charge_reference(self) -> str | None:
+        """The reference of this run's next charge (`{scope}-{n}`): the same charge gets the same
+        reference when the run is done again, after a deadlock or as a retried request."""
+        if self.charge_scope is None:
+            return None
+        self._charges += 1
+        return f"{self.charge_scope}-{self._charges}"
 
     def _clock_of(self, organization_id: int | None) -> Clock:
         if self.clock_pinned or organization_id is None:
