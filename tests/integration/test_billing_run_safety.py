@@ -74,7 +74,7 @@ def test_a_run_that_dies_midway_is_finished_by_the_next_one_without_double_charg
     for org in orgs:
         buy(world, org, quantity=3)
     module, name, fatal = (
-        (billing, "statement", 3) if batch == 0 else (billing_batch, "_statements", 2)
+        (billing, "statement", 3) if batch == 0 else (billing_batch, "write_statements", 2)
     )
     real = getattr(module, name)
     calls = {"n": 0}
@@ -131,7 +131,7 @@ def test_a_charge_taken_before_a_crash_is_asked_again_with_its_key_though_number
 
     monkeypatch.setattr(SandboxProcessor, "charge", charge)
     module, name, fatal = (
-        (billing, "statement", 3) if batch == 0 else (billing_batch, "_statements", 2)
+        (billing, "statement", 3) if batch == 0 else (billing_batch, "write_statements", 2)
     )
     real = getattr(module, name)
     calls = {"n": 0}

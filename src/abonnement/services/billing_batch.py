@@ -22,33 +22,29 @@ one-by-one path, which knows every step; the batch leaves it untouched.
 from __future__ import annotations
 
 import functools
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select, update
-
 from abonnement.clock import local_date
 from abonnement.domain import invoicing as inv
 from abonnement.domain import lifecycle as lc
 from abonnement.domain.currencies import currency
-from abonnement.domain.invoices import Totals, due_date, totals
-from abonnement.domain.money import Money
+from abonnement.domain.invoices import totals
 from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
-from abonnement.payments import get_processor
-from abonnement.payments.base import PaymentRequest, Purpose
-from abonnement.services.billing import INVOICE_PREFIX, run_charge_reference
 from abonnement.services.billing_batch_bulk import Bulk
-from abonnement.services.billing_batch_rows import Org, Sub, load, table_of
+from abonnement.services.billing_batch_rows import Org, Sub, load
+from abonnement.services.billing_batch_statements import Statement, event_row, write_statements
 from abonnement.services.context import Context
 from abonnement.store import models as m
 
 #: Organizations per batch (one transaction); each pass of a batch does one day of each.
 BATCH_SIZE = 500
+
+#: The statements' events the run's summary counts (the payments' own are the outbox's).
+_ANNOUNCED = (lc.EventType.INVOICE_ISSUED.value, lc.EventType.PAYMENT_FAILED.value)
 
 
 @dataclass
@@ -69,22 +65,9 @@ class _Writes:
     segments_ended: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
-    statements: list[_Statement] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
     cursors_new: list[dict[str, Any]] = field(default_factory=list)
     cursors_moved: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class _Statement:
-    org: Org
-    day: date
-    at: datetime
-    lines: list[inv.Line]
-    subs: dict[int, Sub]
-    audit: dict[str, Any]  # its audit record, in the organization's order
-    sums: Totals
-    invoice: dict[str, Any] = field(default_factory=dict)
-    payments: list[dict[str, Any]] = field(default_factory=list)
 
 
 # what is due: billing_run.next_day, on values -----------------------------------------------------
@@ -191,7 +174,7 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
         for sub in org.subs:
             assert sub.plan is not None
             lines.extend(inv.generate(sub.plan, day, sub.issued))
-    statement: _Statement | None = None
+    statement: Statement | None = None
     if lines:
         if org.account is None:
             raise _OneByOne  # the account is opened on the way
@@ -200,7 +183,7 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
         sums = totals([line.amount for line in lines], rate, cur)
         if sums.total.minor <= 0:
             raise _OneByOne  # a credit note: refunds
-        statement = _Statement(org, day, at, lines, {s.id: s for s in org.subs}, {}, sums)
+        statement = Statement(org, day, at, lines, {s.id: s for s in org.subs}, {}, sums)
     # nothing refuses the day any more: stage it
     events: list[str] = []
     for sub, steps in renewals:
@@ -224,7 +207,7 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
             w.audits[-1].update(before=before, after=after)
             start = renewal.term.start.isoformat()
             w.events.append(
-                _event(
+                event_row(
                     org.id,
                     lc.EventType.RENEWED,
                     sub.id,
@@ -293,7 +276,7 @@ def _expire(ctx: Context, org: Org, sub: Sub, day: date, at: datetime, w: _Write
     w.audits.append(_audit(ctx, org.id, "subscription.expired", "subscription", sub.id, at))
     w.audits[-1].update(before=before, after=sub.snapshot())
     w.events.append(
-        _event(
+        event_row(
             org.id,
             lc.EventType.EXPIRED,
             sub.id,
@@ -323,27 +306,6 @@ def _audit(
     }
 
 
-def _event(
-    org_id: int,
-    kind: lc.EventType,
-    subject_id: object,
-    day: date,
-    at: datetime,
-    *,
-    token: str = "",
-    **payload: Any,
-) -> dict[str, Any]:
-    """`lifecycle.Day.emit`, as a row."""
-    return {
-        "organization_id": org_id,
-        "type": kind.value,
-        "subject_id": str(subject_id),
-        "key": f"{kind.value}:{subject_id}:{day.isoformat()}{':' + token if token else ''}",
-        "payload": {"date": day.isoformat(), **payload},
-        "created_at": at,
-    }
-
-
 # writing ----------------------------------------------------------------------------------------
 def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     """The pass's rows. What names an invoice number (the invoices' audit records and events)
@@ -358,315 +320,11 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     bulk.insert(m.BillingCursor, w.cursors_new)
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
     if w.statements:
-        events = _statements(ctx, bulk, w.statements, outcome)
+        events = write_statements(ctx, bulk, w.statements)
+        outcome.invoices += len(w.statements)
+        outcome.events.extend(e["type"] for e in events if e["type"] in _ANNOUNCED)
         bulk.insert(m.AuditRecord, [st.audit for st in w.statements])
         bulk.insert(m.Event, events)
-
-
-def _statements(
-    ctx: Context, bulk: Bulk, statements: list[_Statement], outcome: Outcome
-) -> list[dict[str, Any]]:
-    """`billing.statement` for many organizations: numbered invoices with their lines, the
-    ledger entries, the renewal charges (a decline opens dunning). Returns the events.
-
-    The invoices are numbered last: the counter row that keeps the numbers gap-free is locked
-    from then until the commit, and every other transaction that issues an invoice (another
-    worker's batch, a purchase) waits for it, so nothing that can be done before — the rows,
-    the charges — is done while it is held. Until then an invoice carries a provisional
-    number of its own (`~` and its id), which no other transaction ever sees."""
-    invoice_ids = bulk.ids(m.Invoice, len(statements))
-    invoices: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
-    for st, invoice_id in zip(statements, invoice_ids, strict=True):
-        account = st.org.account
-        cur = currency(account.currency)
-        sums = st.sums  # worked out when the day was staged
-        st.invoice = {
-            "id": invoice_id,
-            "number": f"~{invoice_id}",
-            "kind": "credit_note" if sums.total.minor < 0 else "invoice",
-            "billing_account_id": account.id,
-            "organization_id": st.org.id,
-            "issue_date": st.day,
-            "due_date": due_date(st.day, account.payment_terms_days),
-            "period_start": min(line.start for line in st.lines),
-            "period_end": max(line.end for line in st.lines),
-            "currency": cur.code,
-            "subtotal_minor": sums.subtotal.minor,
-            "tax_rate_bp": account.tax_rate_bp,
-            "tax_minor": sums.tax.minor,
-            "total_minor": sums.total.minor,
-            "reason": "statement",
-            "sold_to": {
-                "organization_id": st.org.id,
-                "name": st.org.name,
-                "country": st.org.country,
-            },
-            "bill_to": {
-                "name": account.bill_to_name,
-                "address": account.bill_to_address,
-                "country": account.country,
-            },
-            "created_at": st.at,
-        }
-        invoices.append(st.invoice)
-        for line in st.lines:
-            lines.append(
-                {
-                    "invoice_id": invoice_id,
-                    "subscription_id": line.subscription_id,
-                    "kind": line.kind.value,
-                    "description": st.subs[line.subscription_id].offer.name,
-                    "period_start": line.period.start,
-                    "period_end": line.period.end,
-                    "start": line.start,
-                    "end": line.end,
-                    "quantity": line.quantity,
-                    "unit_price_minor": line.unit_price.minor,
-                    "amount_minor": line.amount.minor,
-                    "reverses_id": line.reverses,
-                }
-            )
-    bulk.insert(m.Invoice, invoices)
-    bulk.insert(m.InvoiceLine, lines)
-    # billing.collect for a renewal: method after method until one is not declined
-    for st in statements:
-        total = st.invoice["total_minor"]
-        owed = st.org.receivable + total
-        amount = min(owed, total)
-        if owed <= 0 or amount <= 0:
-            continue
-        for attempt, method in enumerate(list(st.org.methods) or [None]):
-            st.payments.append(_charge(st, method, amount, attempt))
-            if st.payments[-1]["status"] != "declined":
-                break
-    payment_ids = iter(bulk.ids(m.Payment, sum(len(st.payments) for st in statements)))
-    ledger: list[dict[str, Any]] = []
-    cases: list[dict[str, Any]] = []
-    for st in statements:
-        invoice = st.invoice
-        ledger += _postings(
-            st,
-            "invoice",
-            [
-                ("receivable", invoice["subtotal_minor"] + invoice["tax_minor"]),
-                ("revenue", -invoice["subtotal_minor"]),
-                ("tax_payable", -invoice["tax_minor"]),
-            ],
-            invoice_id=invoice["id"],
-        )
-        for payment in st.payments:
-            payment["id"] = next(payment_ids)
-            if payment["status"] == "succeeded":
-                amount = payment["amount_minor"]
-                ledger += _postings(
-                    st,
-                    "payment",
-                    [("cash", amount), ("receivable", -amount)],
-                    payment_id=payment["id"],
-                )
-        if st.payments and st.payments[-1]["status"] == "declined":
-            cases.append(  # dunning.open_case_if_declined
-                {
-                    "organization_id": st.org.id,
-                    "invoice_id": invoice["id"],
-                    "declined_on": st.day,
-                    "retries": 0,
-                    "next_attempt_on": lc.dunning_attempt_on(st.day, 0),
-                    "status": "open",
-                }
-            )
-    bulk.insert(m.Payment, [p for st in statements for p in st.payments])
-    bulk.insert(m.LedgerEntry, ledger)
-    bulk.insert(m.DunningCase, cases)
-    _number(ctx, bulk, statements)
-    # what names the numbers: the audit records and the events
-    events: list[dict[str, Any]] = []
-    announce = _payments_announced()
-    for st in statements:
-        invoice = st.invoice
-        st.audit.update(
-            action=f"{invoice['kind']}.issue",
-            entity_id=invoice["number"],
-            after={
-                "total": invoice["total_minor"],
-                "currency": invoice["currency"],
-                "reason": "statement",
-            },
-        )
-        if announce:
-            for payment in st.payments:
-                events += _payment_event(st, payment)
-        events.append(
-            _event(
-                st.org.id,
-                lc.EventType.INVOICE_ISSUED,
-                invoice["number"],
-                st.day,
-                st.at,
-                total=invoice["total_minor"],
-            )
-        )
-        outcome.invoices += 1
-        outcome.events.append(lc.EventType.INVOICE_ISSUED.value)
-        if not st.payments or st.payments[-1]["status"] != "declined":
-            continue
-        last = st.payments[-1]
-        events.append(
-            _event(
-                st.org.id,
-                lc.EventType.PAYMENT_FAILED,
-                invoice["number"],
-                st.day,
-                st.at,
-                amount=last["amount_minor"],
-                currency=last["currency"],
-                decline_code=last["decline_code"],
-                next_attempt_on=str(lc.dunning_attempt_on(st.day, 0)),
-            )
-        )
-        outcome.events.append(lc.EventType.PAYMENT_FAILED.value)
-    return events
-
-
-def _number(ctx: Context, bulk: Bulk, statements: list[_Statement]) -> None:
-    """`billing._next_number` for the batch's invoices, in their order: the counter is locked
-    here and stays locked until the batch commits."""
-    session = ctx.uow.session
-    counter = session.execute(
-        select(m.InvoiceCounter.last_number).where(m.InvoiceCounter.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    first = (counter or 0) + 1
-    if counter is None:
-        session.execute(insert(table_of(m.InvoiceCounter)).values(id=1, last_number=0))
-    session.execute(
-        update(table_of(m.InvoiceCounter))
-        .where(m.InvoiceCounter.id == 1)
-        .values(last_number=first + len(statements) - 1)
-    )
-    for k, st in enumerate(statements):
-        st.invoice["number"] = f"{INVOICE_PREFIX}{first + k:06d}"
-    bulk.update_each(
-        m.Invoice, "number", [(st.invoice["id"], st.invoice["number"]) for st in statements]
-    )
-
-
-def _payments_announced() -> bool:
-    """Whether payments announce themselves to the webhook outbox (`services.events`, a
-    listener on inserted payments). The batch writes those events itself, in bulk, as the
-    listener would (a test holds the two equal); any other listener would be bypassed, so the
-    batch refuses to run beside one it does not know."""
-    listeners = list(m.Payment.__mapper__.dispatch.after_insert)
-    if not listeners:
-        return False
-    from abonnement.services import events
-
-    known = getattr(events, "_payment_inserted", None)
-    if (
-        len(listeners) != 1
-        or known is None
-        or not sa_event.contains(m.Payment, "after_insert", known)
-    ):
-        raise RuntimeError("payments have listeners the billing batch does not know")
-    return True
-
-
-def _payment_event(st: _Statement, payment: dict[str, Any]) -> list[dict[str, Any]]:
-    """The event `services.events` writes for an inserted charge."""
-    if payment["status"] == "succeeded":
-        kind = "payment.succeeded"
-    elif payment["status"] in ("declined", "failed"):
-        kind = "payment.failed"
-    else:  # pending: a transfer against an invoice
-        return []
-    return [
-        {
-            "organization_id": st.org.id,
-            "type": kind,
-            "subject_id": str(payment["id"]),
-            "key": f"{kind}:{payment['id']}",
-            "payload": {
-                "object": "payment",
-                "id": payment["id"],
-                "kind": payment["kind"],
-                "purpose": payment["purpose"],
-                "status": payment["status"],
-                "amount": payment["amount_minor"],
-                "currency": payment["currency"],
-                "invoice": st.invoice["number"],
-                "decline_code": payment["decline_code"],
-                "refund_of": payment["refund_of_id"],
-            },
-            "created_at": payment["created_at"],
-        }
-    ]
-
-
-def _postings(
-    st: _Statement,
-    kind: str,
-    postings: list[tuple[str, int]],
-    *,
-    invoice_id: int | None = None,
-    payment_id: int | None = None,
-) -> list[dict[str, Any]]:
-    """`billing._post`: one balanced ledger transaction."""
-    transaction = str(uuid.uuid4())
-    return [
-        {
-            "billing_account_id": st.org.account.id,
-            "transaction": transaction,
-            "kind": kind,
-            "account": name,
-            "amount_minor": amount,
-            "currency": st.org.account.currency,
-            "invoice_id": invoice_id,
-            "payment_id": payment_id,
-            "at": st.at,
-        }
-        for name, amount in postings
-    ]
-
-
-def _charge(st: _Statement, method: Any, amount_minor: int, attempt: int) -> dict[str, Any]:
-    """`billing._charge` for a renewal: the processor is asked with the same idempotency key,
-    so a charge it took before a crash is found again on the rerun, not taken twice."""
-    account = st.org.account
-    payment: dict[str, Any] = {
-        "billing_account_id": account.id,
-        "invoice_id": st.invoice["id"],
-        "payment_method_id": method.id if method is not None else None,
-        "kind": "charge",
-        "purpose": Purpose.RENEWAL.value,
-        "status": "pending",
-        "amount_minor": amount_minor,
-        "currency": account.currency,
-        "processor": "none",
-        "processor_ref": None,
-        "decline_code": None,
-        "refund_of_id": None,
-        "created_at": st.at,
-    }
-    if method is None or method.kind == "invoice" or not method.processor_token:
-        return payment  # paid by transfer against the invoice
-    amount = Money.of(amount_minor, account.currency)
-    first = min(line.subscription_id for line in st.lines)
-    reference = run_charge_reference("statement", st.day, first)
-    key = f"{account.id}:{reference}:{Purpose.RENEWAL.value}:{amount.minor}:{method.id}:{attempt}"
-    result = get_processor(method.processor or "sandbox").charge(
-        PaymentRequest(
-            amount=amount,
-            token=method.processor_token,
-            purpose=Purpose.RENEWAL,
-            idempotency_key=key,
-            description=reference,
-        )
-    )
-    payment["processor"] = method.processor or "sandbox"
-    payment["processor_ref"] = result.processor_ref
-    payment["status"] = result.status.value
-    payment["decline_code"] = str(result.decline_code) if result.decline_code else None
-    return payment
 
 
 # the batch --------------------------------------------------------------------------------------
