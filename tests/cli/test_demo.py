@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from abonnement.services.billing import INVOICE_PREFIX, PROVISIONAL
 
 from .conftest import Cli, no_traceback
 
@@ -129,3 +132,24 @@ def test_demo_months_moves_every_demo_organization_ahead_on_a_test_clock(cli: Cl
     assert events["subscription.renewed"] >= 14 * 2
     assert events["subscription.trial_converted"] >= 1  # R14: a trial with a card on file
     assert events["invoice.issued"] >= 14 * 5
+    # Invoices are numbered once their money has moved (services.billing.number_invoices): no
+    # record, event or invoice of the 14 months names a number held only until then.
+    engine = sa.create_engine(cli.database_url)
+    try:
+        with engine.connect() as db:
+            numbers = db.execute(sa.text("SELECT number FROM invoices")).scalars().all()
+            audited = (
+                db.execute(sa.text("SELECT entity_id FROM audit_log WHERE entity = 'invoice'"))
+                .scalars()
+                .all()
+            )
+            payloads = db.execute(sa.text("SELECT payload FROM events")).scalars().all()
+    finally:
+        engine.dispose()
+    assert len(numbers) >= 14 * 5
+    assert all(n.startswith(INVOICE_PREFIX) for n in numbers)
+    assert sorted(audited) == sorted(numbers)
+    texts = [p if isinstance(p, str) else json.dumps(p) for p in payloads]
+    assert not [t for t in texts if f'"{PROVISIONAL}' in t]
+    named = {json.loads(t).get("invoice") for t in texts} - {None}
+    assert named and named <= set(numbers)

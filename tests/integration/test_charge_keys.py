@@ -43,9 +43,10 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 def test_r6_a_purchase_sent_again_after_a_crash_is_asked_with_the_same_key(
     world: World, monkeypatch: pytest.MonkeyPatch, asked: list[tuple[str, str]]
 ) -> None:
-    """The process dies after the processor took the purchase and before the commit; another
-    organization's purchase then takes the invoice number the lost transaction had used; the
-    client sends the request again with its Idempotency-Key (the same charge scope)."""
+    """The process dies after the processor took the purchase and before the commit (before
+    the invoice's number was taken: that comes once the money has moved); another
+    organization's purchase then takes the next number; the client sends the request again
+    with its Idempotency-Key (the same charge scope)."""
     shop, other = world.org("Shop"), world.org("Other")
     real_collect = billing.collect
     numbers: list[str] = []
@@ -71,10 +72,12 @@ def test_r6_a_purchase_sent_again_after_a_crash_is_asked_with_the_same_key(
     finally:
         charge_scope.reset(request)
     [invoice] = world.app.read(world.op, invoices.list_invoices, shop.id)
-    assert invoice.number != numbers[0]  # the number moved...
+    assert numbers[0].startswith(billing.PROVISIONAL)  # no number was taken before the crash
+    [elsewhere_invoice] = world.app.read(world.op, invoices.list_invoices, other.id)
+    assert (elsewhere_invoice.number, invoice.number) == ("INV-000001", "INV-000002")
     first, elsewhere, again = asked
-    assert again[0] == first[0]  # ...and the processor was asked with the same key
-    assert again[1] == invoice.number  # its description is the invoice that holds it
+    assert again[0] == first[0]  # the processor was asked with the same key
+    assert again[1] == first[1] == again[0].split(":")[1]  # and knows it by the request
     assert elsewhere[0] != first[0]
 
 

@@ -27,6 +27,7 @@ from abonnement.domain.periods import Period
 from abonnement.domain.subscriptions import Status
 from abonnement.payments import get_processor
 from abonnement.payments.base import PaymentRequest, Purpose
+from abonnement.services import events
 from abonnement.services.context import Context
 from abonnement.store import models as m
 
@@ -160,17 +161,51 @@ def due_lines(ctx: Context, sub: m.Subscription, as_of: date) -> list[inv.Line]:
 
 
 # invoices ----------------------------------------------------------------------------------------
-def _next_number(ctx: Context) -> str:
-    """Gap-free: the counter row is locked until the transaction that uses the number ends."""
+_UNNUMBERED = "abonnement_invoices_to_number"
+PROVISIONAL = "~"  # the start of a number an invoice holds only until its real one is taken
+
+
+def _next_numbers(ctx: Context, count: int) -> list[str]:
+    """Gap-free: the counter row is locked until the transaction that uses the numbers ends."""
     counter = ctx.uow.session.scalars(
         select(m.InvoiceCounter).where(m.InvoiceCounter.id == 1).with_for_update()
     ).one_or_none()
     if counter is None:
         counter = m.InvoiceCounter(id=1, last_number=0)
         ctx.uow.session.add(counter)
-    counter.last_number += 1
+    first = counter.last_number + 1
+    counter.last_number += count
     ctx.uow.session.flush()
-    return f"{INVOICE_PREFIX}{counter.last_number:06d}"
+    return [f"{INVOICE_PREFIX}{n:06d}" for n in range(first, first + count)]
+
+
+def number_invoices(ctx: Context) -> None:
+    """The gap-free numbers of the invoices this transaction issued, taken once their money has
+    moved: the counter is one row that every invoice of the vendor's locks until its
+    transaction ends, so it is taken after the payment processor was asked for the charges and
+    refunds (a network call with a real processor), and held only for what names the numbers —
+    the invoices' audit records and events, the events of the payments against them — and the
+    commit. Each moment that issues an invoice calls this when its money has moved; the unit of
+    work calls it before committing, for whatever is left."""
+    pending: list[m.Invoice] = ctx.uow.session.info.pop(_UNNUMBERED, [])
+    if not pending:
+        return
+    for invoice, number in zip(pending, _next_numbers(ctx, len(pending)), strict=True):
+        invoice.number = number
+    ctx.uow.session.flush()
+    for invoice in pending:
+        ctx.audit(
+            f"{invoice.kind}.issue",
+            "invoice",
+            invoice.number,
+            organization_id=invoice.organization_id,
+            after={
+                "total": invoice.total_minor,
+                "currency": invoice.currency,
+                "reason": invoice.reason,
+            },
+        )
+    events.release_payment_events(ctx.uow.session)
 
 
 def run_charge_reference(reason: str, day: date, first_subscription_id: int) -> str:
@@ -180,8 +215,8 @@ def run_charge_reference(reason: str, day: date, first_subscription_id: int) -> 
     killed after the processor took the charge may, beside other workers, number the same
     invoice differently when it is done again: the processor must still be asked with the
     same key, so the customer is charged once. A run bills an organization's day once, and a
-    trial converts once, so no two of a run's invoices bill the same. (A request's invoice
-    goes by its number: two alike increases on one day are two charges.)"""
+    trial converts once, so no two of a run's invoices bill the same. (A request's charges go
+    by the request, `app.ChargeScope`: two alike increases on one day are two charges.)"""
     return f"{reason}-{day.isoformat()}-{first_subscription_id}"
 
 
@@ -235,7 +270,7 @@ def issue(
         )
     }
     invoice = m.Invoice(
-        number=_next_number(ctx),
+        number=f"{PROVISIONAL}{uuid.uuid4().hex[:24]}",  # its own is taken later: number_invoices
         kind="credit_note" if sums.total.minor < 0 else "invoice",
         billing_account_id=account.id,
         organization_id=org.id,
@@ -279,13 +314,13 @@ def issue(
     ctx.uow.session.flush()
     ctx.uow.session.refresh(invoice)
     _post(ctx, account, ledger.invoice_issued(sums.subtotal, sums.tax), invoice_id=invoice.id)
-    ctx.audit(
-        f"{invoice.kind}.issue",
-        "invoice",
-        invoice.number,
-        organization_id=org.id,
-        after={"total": invoice.total_minor, "currency": invoice.currency, "reason": reason},
-    )
+    if ctx.dry_run:  # a preview: nothing is charged, and its savepoint gives the number back
+        ctx.uow.session.info.setdefault(_UNNUMBERED, []).append(invoice)
+        number_invoices(ctx)
+        return invoice
+    ctx.uow.session.info.setdefault(_UNNUMBERED, []).append(invoice)
+    events.hold_payment_events(ctx.uow.session, invoice.id)
+    ctx.uow.before_commit("number_invoices", lambda: number_invoices(ctx))
     return invoice
 
 
@@ -372,15 +407,21 @@ def _charge(
         ctx.uow.session.flush()
         return payment
     processor = get_processor(method.processor or "sandbox")
-    description = invoice.number if invoice else "balance"
+    numbered = invoice is not None and not invoice.number.startswith(PROVISIONAL)
     if invoice is not None and purpose is Purpose.RENEWAL:
         lines = invoice.lines
         reference = run_charge_reference(
             invoice.reason, invoice.issue_date, min(line.subscription_id for line in lines)
         )
-        description = reference
     else:  # a request's charge: by the request (`app.ChargeScope`), not by a number
-        reference = ctx.charge_reference() or description
+        reference = ctx.charge_reference() or (invoice.number if invoice else "balance")
+    # An invoice issued in this transaction is numbered only once its money has moved
+    # (`number_invoices`): the processor knows such a charge, and a run's, by its reference.
+    description = (
+        invoice.number
+        if invoice is not None and numbered and purpose is not Purpose.RENEWAL
+        else reference
+    )
     # Each attempt gets its own key: a retry (dunning) must reach the processor again, while a
     # repeat of the same attempt (a crash and rerun) stays one charge.
     attempt = ctx.uow.session.scalar(
@@ -482,6 +523,7 @@ def on_purchase(ctx: Context, org: m.Organization, sub: m.Subscription) -> m.Inv
     set_segment(ctx, sub, today)
     invoice = issue(ctx, org, due_lines(ctx, sub, today), reason="purchase", day=today)
     collect(ctx, org, invoice, Purpose.PURCHASE)
+    number_invoices(ctx)
     return invoice
 
 
@@ -501,6 +543,7 @@ def on_licenses_added(
         line = inv.immediate_charge(plan(ctx, sub), today, delta)
         invoice = issue(ctx, org, [line], reason="change", day=today)
     collect(ctx, org, invoice, Purpose.CHANGE)
+    number_invoices(ctx)
     return invoice
 
 
@@ -515,6 +558,7 @@ def on_licenses_removed(
         return None
     invoice = issue(ctx, org, due_lines(ctx, sub, today), reason="change", day=today)
     refund_credit(ctx, org)
+    number_invoices(ctx)
     return invoice
 
 
@@ -533,6 +577,7 @@ def on_service_end(
     invoice = issue(ctx, org, due_lines(ctx, sub, today), reason=reason, day=today)
     if refund_now:
         refund_credit(ctx, org)
+    number_invoices(ctx)
     return invoice
 
 
@@ -546,6 +591,7 @@ def statement(ctx: Context, org: m.Organization, as_of: date) -> m.Invoice | Non
     invoice = issue(ctx, org, lines, reason="statement", day=as_of)
     collect(ctx, org, invoice, Purpose.RENEWAL)
     refund_credit(ctx, org)
+    number_invoices(ctx)
     return invoice
 
 

@@ -227,7 +227,7 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
 
 
 def _number(ctx: Context, bulk: Bulk, statements: list[Statement]) -> None:
-    """`billing._next_number` for the batch's invoices, in their order: the counter is locked
+    """`billing._next_numbers` for the batch's invoices, in their order: the counter is locked
     here and stays locked until the batch commits."""
     session = ctx.uow.session
     counter = session.execute(

@@ -11,7 +11,9 @@ Events are written in the transaction of the change they announce, in two places
 - **the payment row**: every charge and refund, whoever made it (a purchase, a renewal, a
   dunning retry, a refund of credit), announces itself as `payment.succeeded`,
   `payment.failed` or `payment.refunded` when it is inserted (a mapper event on `Payment`,
-  in the same flush). A declined purchase is refused as a whole, so it leaves no event.
+  in the same flush), or, when it pays an invoice whose number is taken only after its money
+  has moved (`services.billing.number_invoices`), right after that invoice's own event. A
+  declined purchase is refused as a whole, so it leaves no event.
 
 Each event has a unique key, so the same change can never be announced twice.
 """
@@ -23,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, event, insert, or_, select
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, Session, object_session
 from sqlalchemy.sql.elements import ColumnElement
 
 from abonnement.domain.errors import Code, error
@@ -115,9 +117,39 @@ def for_audit(ctx: Context, record: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+#: The session's invoices without their number yet (`services.billing.issue`): the events of
+#: payments against them wait until the number is taken (`release_payment_events`).
+_UNNUMBERED = "abonnement_unnumbered_invoices"
+_HELD = "abonnement_held_payment_events"
+
+
+def hold_payment_events(session: Session, invoice_id: int) -> None:
+    """The events of payments against this invoice wait for its number."""
+    session.info.setdefault(_UNNUMBERED, set()).add(invoice_id)
+
+
+def release_payment_events(session: Session) -> None:
+    """Write the events held for invoices that now have their numbers, in payment order."""
+    session.info.pop(_UNNUMBERED, None)
+    held: list[m.Payment] = session.info.pop(_HELD, [])
+    if held:
+        connection = session.connection()
+        for payment in held:
+            _announce(connection, payment)
+
+
 @event.listens_for(m.Payment, "after_insert")
 def _payment_inserted(_mapper: Mapper[Any], connection: Connection, payment: m.Payment) -> None:
-    """A charge or refund announces itself in the flush that inserts it."""
+    """A charge or refund announces itself in the flush that inserts it (or, when it pays an
+    invoice not numbered yet, once that invoice has its number: the event names it)."""
+    session = object_session(payment)
+    if session is not None and payment.invoice_id in session.info.get(_UNNUMBERED, ()):
+        session.info.setdefault(_HELD, []).append(payment)
+        return
+    _announce(connection, payment)
+
+
+def _announce(connection: Connection, payment: m.Payment) -> None:
     if payment.kind == "refund":
         if payment.status != "succeeded":
             return

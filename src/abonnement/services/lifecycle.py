@@ -138,6 +138,7 @@ def end_trials(d: Day, subs: list[m.Subscription]) -> list[m.Invoice]:
         if invoice is not None:
             billing.collect(d.ctx, d.org, invoice, Purpose.RENEWAL)
             invoices.append(invoice)
+    billing.number_invoices(d.ctx)  # the day's trials are charged: now their numbers
     return invoices
 
 

@@ -6,6 +6,7 @@ the block without `commit()` rolls everything back, so an error never leaves a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from types import TracebackType
 
@@ -28,6 +29,7 @@ class UnitOfWork:
         self._factory = _sessions(engine, read_only)
         self.read_only = read_only
         self.session: Session
+        self._before_commit: dict[str, Callable[[], None]] = {}
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -41,6 +43,7 @@ class UnitOfWork:
         self.product_keys = r.ProductKeys(s)
         self.callbacks = r.Callbacks(s)
         self.audit = r.Audit(s)
+        self._before_commit = {}
         return self
 
     def __exit__(
@@ -54,8 +57,17 @@ class UnitOfWork:
         finally:
             self.session.close()
 
+    def before_commit(self, name: str, callback: Callable[[], None]) -> None:
+        """Have `callback` run once, just before this transaction commits (the invoices' gap-free
+        numbers are taken then: `services.billing.number_invoices`). One callback per name."""
+        self._before_commit.setdefault(name, callback)
+
     def commit(self) -> None:
+        while self._before_commit:
+            name = next(iter(self._before_commit))
+            self._before_commit.pop(name)()
         self.session.commit()
 
     def rollback(self) -> None:
+        self._before_commit.clear()
         self.session.rollback()

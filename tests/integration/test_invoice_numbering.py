@@ -1,0 +1,119 @@
+"""The gap-free invoice number is taken once the invoice's money has moved, on both databases:
+the counter is one row every invoice of the vendor locks until its transaction ends, so while
+the payment processor is asked for a charge (a network call with a real processor) it must not
+be held, or every purchase of every organization would wait for that call."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from abonnement.payments.sandbox import SandboxProcessor
+from abonnement.services import billing, invoices, subscriptions
+from abonnement.store import models as m
+from abonnement.store.uow import UnitOfWork
+
+from .billing_helpers import buy, rows
+from .conftest import World
+
+
+def _counter(world: World) -> int:
+    with UnitOfWork(world.app.engine, read_only=True) as uow:
+        return int(uow.session.scalar(select(m.InvoiceCounter.last_number)) or 0)
+
+
+def test_r6_the_number_is_taken_after_the_processor_took_the_charge(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During the charge the invoice holds no number yet, the counter has not moved, and on
+    PostgreSQL another transaction can lock the counter row at once (NOWAIT); afterwards the
+    invoice, its audit record and the events name the same gap-free number."""
+    shop = world.org("Shop")
+    buy(world, shop, quantity=1)  # the counter row exists: INV-000001
+    seen: list[dict[str, Any]] = []
+    real = SandboxProcessor.charge
+    postgres = world.app.engine.dialect.name == "postgresql"
+
+    def charge(self: SandboxProcessor, request: Any) -> Any:
+        probe: dict[str, Any] = {"counter": _counter(world), "description": request.description}
+        if postgres:
+            with world.app.engine.connect() as other:
+                probe["locked_by_other"] = other.execute(
+                    text("SELECT last_number FROM invoice_counter WHERE id = 1 FOR UPDATE NOWAIT")
+                ).scalar_one()
+                other.rollback()
+        seen.append(probe)
+        return real(self, request)
+
+    monkeypatch.setattr(SandboxProcessor, "charge", charge)
+    buy(world, shop, quantity=4)
+
+    [probe] = seen
+    assert probe["counter"] == 1  # the second invoice's number was not taken yet
+    assert not probe["description"].startswith(("INV-", billing.PROVISIONAL))
+    if postgres:
+        assert probe["locked_by_other"] == 1  # nobody held the counter row
+    assert _counter(world) == 2
+    numbers = [i.number for i in world.app.read(world.op, invoices.list_invoices, shop.id)]
+    assert sorted(numbers) == ["INV-000001", "INV-000002"]
+    audits = [a for a in rows(world.app, m.AuditRecord) if a.action == "invoice.issue"]
+    assert [a.entity_id for a in audits] == ["INV-000001", "INV-000002"]
+    announced = [
+        (e.type, e.payload.get("invoice", e.payload.get("id")))
+        for e in rows(world.app, m.Event, organization_id=shop.id)
+        if e.type in ("invoice.issued", "payment.succeeded")
+    ]
+    assert announced == [  # the invoice first, then the payment that pays it, by its number
+        ("invoice.issued", "INV-000001"),
+        ("payment.succeeded", "INV-000001"),
+        ("invoice.issued", "INV-000002"),
+        ("payment.succeeded", "INV-000002"),
+    ]
+
+
+def test_a_purchase_does_not_wait_for_another_organizations_charge(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One organization's charge hangs at the processor; another organization buys meanwhile.
+    On PostgreSQL the second purchase completes while the first still waits (nothing it needs
+    is locked: not the counter); on SQLite, where a transaction that has written holds the
+    whole database's write lock, it completes once the first is done. Both are numbered in the
+    order they committed, without a gap."""
+    first, second = world.org("First"), world.org("Second")
+    hanging, released = threading.Event(), threading.Event()
+    real = SandboxProcessor.charge
+
+    def charge(self: SandboxProcessor, request: Any) -> Any:
+        if threading.current_thread().name.startswith("first"):
+            hanging.set()
+            assert released.wait(30)
+        return real(self, request)
+
+    monkeypatch.setattr(SandboxProcessor, "charge", charge)
+    postgres = world.app.engine.dialect.name == "postgresql"
+    ga = first.admins["billing_admin"]
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="first") as one,
+        ThreadPoolExecutor(1, thread_name_prefix="second") as two,
+    ):
+        slow = one.submit(world.app.run, ga, subscriptions.buy, first.id, "std-monthly", quantity=2)
+        assert hanging.wait(30)
+        fast = two.submit(buy, world, second, quantity=3)
+        if postgres:
+            fast.result(timeout=30)  # done while the first charge still hangs
+            assert not slow.done()
+        released.set()
+        slow.result(timeout=30)
+        fast.result(timeout=30)
+    by_org = {
+        org.id: [i.number for i in world.app.read(world.op, invoices.list_invoices, org.id)]
+        for org in (first, second)
+    }
+    expected = ["INV-000002"], ["INV-000001"]  # the second committed first
+    if not postgres:
+        expected = ["INV-000001"], ["INV-000002"]
+    assert (by_org[first.id], by_org[second.id]) == expected
