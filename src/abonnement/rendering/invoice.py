@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from abonnement import i18n
-from abonnement.rendering import pdf as _pdf
 from abonnement.rendering.document import InvoiceDocument, Vendor, build
 from abonnement.services.schemas import InvoiceView
 
@@ -56,8 +55,11 @@ def render_html(invoice: InvoiceView, locale: str, vendor: Vendor | None = None)
 def render_pdf(
     invoice: InvoiceView, locale: str, vendor: Vendor | None = None, *, compress: bool = True
 ) -> bytes:
-    """An A4 PDF with the fonts it needs embedded."""
-    return _pdf.render(build(invoice, locale, vendor), compress=compress)
+    """An A4 PDF with the fonts it needs embedded. (The PDF library is imported here, when a
+    PDF is made: it takes about half a second, which every command and process would pay.)"""
+    from abonnement.rendering import pdf
+
+    return pdf.render(build(invoice, locale, vendor), compress=compress)
 
 
 # -- text -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ outcome instead of raising: the caller commits, then reports the refusal.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -39,8 +40,15 @@ MIN_PASSWORD_LENGTH = 10
 TOUCH_INTERVAL = timedelta(minutes=1)
 
 _hasher = PasswordHasher()
-# Verified when no account matches, so an unknown address takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified when no account matches, so an unknown address takes as long as a wrong
+    password. Made on first use, not on import: an argon2id hash takes a fifth of a second and
+    64 MiB, which every process that imports this module (the CLI, the billing run's workers)
+    would pay. The server makes it as it starts (`web.mount`), before anyone signs in."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +189,7 @@ def sign_in(ctx: Context, kind: str, login: str, password: str, policy: Policy) 
     now = ctx.now()
     account = _account_of_login(ctx, kind, login or "")
     if account is None or account.kind != kind:
-        _verify(_DUMMY_HASH, password or "")
+        _verify(dummy_hash(), password or "")
         return SignInResult(code=Code.SIGN_IN_FAILED)
     if account.locked_until is not None and account.locked_until > now:
         left = (account.locked_until - now).total_seconds() / 60
