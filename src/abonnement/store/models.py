@@ -406,7 +406,8 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     billing_account_id: Mapped[int] = mapped_column(ForeignKey("billing_accounts.id"))
-    transaction: Mapped[str] = mapped_column(String(36), index=True)
+    #: The postings of one movement share it; nothing looks them up by it (migration 0009).
+    transaction: Mapped[str] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(16))  # invoice, payment, refund
     account: Mapped[str] = mapped_column(String(16))
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # debit > 0, credit < 0
