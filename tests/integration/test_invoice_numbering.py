@@ -117,3 +117,42 @@ def test_a_purchase_does_not_wait_for_another_organizations_charge(
     if not postgres:
         expected = ["INV-000001"], ["INV-000002"]
     assert (by_org[first.id], by_org[second.id]) == expected
+
+
+def test_r6_a_preview_shows_the_next_numbers_without_taking_or_locking_the_counter(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A preview (the admin center asks for one as a total is typed) is rolled back: it shows
+    the numbers its invoices would get if issued now, and neither moves the counter nor locks
+    it while it works out the next statement (on PostgreSQL another transaction locks the row
+    at once, NOWAIT)."""
+    shop = world.org("Shop")
+    sub_id = buy(world, shop, quantity=10)  # INV-000001
+    ga = shop.admins["global_admin"]
+    probes: list[int] = []
+    real_statement = billing.statement
+    postgres = world.app.engine.dialect.name == "postgresql"
+
+    def statement(ctx: Any, org: Any, as_of: Any) -> Any:
+        if postgres:
+            with world.app.engine.connect() as other:
+                probes.append(
+                    other.execute(
+                        text(
+                            "SELECT last_number FROM invoice_counter WHERE id = 1 FOR UPDATE NOWAIT"
+                        )
+                    ).scalar_one()
+                )
+                other.rollback()
+        return real_statement(ctx, org, as_of)
+
+    monkeypatch.setattr(billing, "statement", statement)
+    preview = world.app.read(ga, invoices.preview, shop.id, subscriptions.set_quantity, sub_id, 15)
+    assert [i.number for i in preview.now] == ["INV-000002"]  # R6: the 5 are charged now
+    assert preview.next_invoice is not None
+    assert preview.next_invoice.number == "INV-000003"
+    assert probes == ([1] if postgres else [])
+    assert _counter(world) == 1
+    world.app.run(ga, subscriptions.set_quantity, sub_id, 15)
+    numbers = sorted(i.number for i in world.app.read(world.op, invoices.list_invoices, shop.id))
+    assert numbers == ["INV-000001", "INV-000002"]  # the preview's number, now issued

@@ -165,6 +165,15 @@ _UNNUMBERED = "abonnement_invoices_to_number"
 PROVISIONAL = "~"  # the start of a number an invoice holds only until its real one is taken
 
 
+def preview_numbers(ctx: Context, count: int) -> list[str]:
+    """The numbers the next `count` invoices would get if they were issued now, read without
+    locking the counter (a preview shows them; the invoices it shows are never issued)."""
+    last = ctx.uow.session.scalar(
+        select(m.InvoiceCounter.last_number).where(m.InvoiceCounter.id == 1)
+    )
+    return [f"{INVOICE_PREFIX}{(last or 0) + k:06d}" for k in range(1, count + 1)]
+
+
 def _next_numbers(ctx: Context, count: int) -> list[str]:
     """Gap-free: the counter row is locked until the transaction that uses the numbers ends."""
     counter = ctx.uow.session.scalars(
@@ -314,9 +323,7 @@ def issue(
     ctx.uow.session.flush()
     ctx.uow.session.refresh(invoice)
     _post(ctx, account, ledger.invoice_issued(sums.subtotal, sums.tax), invoice_id=invoice.id)
-    if ctx.dry_run:  # a preview: nothing is charged, and its savepoint gives the number back
-        ctx.uow.session.info.setdefault(_UNNUMBERED, []).append(invoice)
-        number_invoices(ctx)
+    if ctx.dry_run:  # a preview: it is rolled back, so it takes no number (`invoices.preview`)
         return invoice
     ctx.uow.session.info.setdefault(_UNNUMBERED, []).append(invoice)
     events.hold_payment_events(ctx.uow.session, invoice.id)

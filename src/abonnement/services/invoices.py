@@ -147,6 +147,14 @@ def preview(
         currency = billing.open_account(dry, org).currency
     finally:
         savepoint.rollback()
+    # A preview takes no number, so it never waits for the counter every invoice locks, nor
+    # holds it: it shows the numbers its invoices would get if they were issued now.
+    shown = [*now, *([next_view] if next_view is not None else [])]
+    numbered = [
+        view.model_copy(update={"number": number})
+        for view, number in zip(shown, billing.preview_numbers(ctx, len(shown)), strict=True)
+    ]
+    now, next_view = numbered[: len(now)], (numbered[-1] if next_view is not None else None)
     return PreviewView(
         now=now,
         next_invoice=next_view,
