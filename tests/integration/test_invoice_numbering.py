@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from abonnement.payments.sandbox import SandboxProcessor
-from abonnement.services import billing, invoices, subscriptions
+from abonnement.services import billing, cancellation, invoices, subscriptions
 from abonnement.store import models as m
 from abonnement.store.uow import UnitOfWork
 
@@ -156,3 +156,30 @@ def test_r6_a_preview_shows_the_next_numbers_without_taking_or_locking_the_count
     world.app.run(ga, subscriptions.set_quantity, sub_id, 15)
     numbers = sorted(i.number for i in world.app.read(world.op, invoices.list_invoices, shop.id))
     assert numbers == ["INV-000001", "INV-000002"]  # the preview's number, now issued
+
+
+def test_r9_a_switch_numbers_both_invoices_after_the_new_plans_charge(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan switch ends the wrong subscription (its final invoice) and buys the right one
+    (charged at once) in one transaction: the counter is not taken until that charge is done,
+    and then both invoices are numbered, in the order they were issued."""
+    shop = world.org("Shop")
+    wrong = buy(world, shop, "basic-monthly", quantity=3)  # INV-000001
+    seen: list[int] = []
+    real = SandboxProcessor.charge
+
+    def charge(self: SandboxProcessor, request: Any) -> Any:
+        seen.append(_counter(world))
+        return real(self, request)
+
+    monkeypatch.setattr(SandboxProcessor, "charge", charge)
+    ga = shop.admins["global_admin"]
+    world.app.run(ga, cancellation.switch_plan, wrong, "prem-monthly")
+    assert seen == [1]  # the new plan's charge: neither invoice numbered yet
+    listed = world.app.read(world.op, invoices.list_invoices, shop.id)
+    assert sorted((i.number, i.reason) for i in listed) == [
+        ("INV-000001", "purchase"),
+        ("INV-000002", "switch"),  # the wrong plan's final invoice, issued first
+        ("INV-000003", "purchase"),  # the right plan's first period
+    ]

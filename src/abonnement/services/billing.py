@@ -9,7 +9,8 @@ payment method is charged or refunded. A failed charge raises, and the whole cha
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -162,6 +163,7 @@ def due_lines(ctx: Context, sub: m.Subscription, as_of: date) -> list[inv.Line]:
 
 # invoices ----------------------------------------------------------------------------------------
 _UNNUMBERED = "abonnement_invoices_to_number"
+_LATER = "abonnement_invoices_numbered_together"  # inside `numbered_together`
 PROVISIONAL = "~"  # the start of a number an invoice holds only until its real one is taken
 
 
@@ -196,6 +198,27 @@ def number_invoices(ctx: Context) -> None:
     the invoices' audit records and events, the events of the payments against them — and the
     commit. Each moment that issues an invoice calls this when its money has moved; the unit of
     work calls it before committing, for whatever is left."""
+    if not ctx.uow.session.info.get(_LATER):
+        _number_now(ctx)
+
+
+@contextmanager
+def numbered_together(ctx: Context) -> Iterator[None]:
+    """For a use case with several moments that move money (a plan switch ends one
+    subscription and buys another): their invoices are numbered once, after the last of them
+    has moved its money, so the counter is not held while the processor is asked."""
+    info = ctx.uow.session.info
+    outer = info.get(_LATER, False)
+    info[_LATER] = True
+    try:
+        yield
+    finally:
+        info[_LATER] = outer
+    if not outer:
+        _number_now(ctx)
+
+
+def _number_now(ctx: Context) -> None:
     pending: list[m.Invoice] = ctx.uow.session.info.pop(_UNNUMBERED, [])
     if not pending:
         return
@@ -327,7 +350,7 @@ def issue(
         return invoice
     ctx.uow.session.info.setdefault(_UNNUMBERED, []).append(invoice)
     events.hold_payment_events(ctx.uow.session, invoice.id)
-    ctx.uow.before_commit("number_invoices", lambda: number_invoices(ctx))
+    ctx.uow.before_commit("number_invoices", lambda: _number_now(ctx))
     return invoice
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from abonnement.domain import policies as p
 from abonnement.domain.catalog import CancellationModel, PurchaseChannel
 from abonnement.domain.errors import Code, Refusal, error, from_refusal
@@ -85,20 +88,40 @@ def switch_plan(
     new = new_subscription(ctx, org, target, channel=PurchaseChannel.ONLINE, quantity=new_quantity)
     ctx.uow.subscriptions.add(new)
     ctx.uow.subscriptions.flush()
-    # R9: the days used on the wrong plan are charged, the rest credited to the new one.
-    billing.on_service_end(ctx, org, sub, refund_now=False, reason="switch")
+    # R9: the days used on the wrong plan are charged, the rest credited to the new one; both
+    # invoices are numbered after the new plan's charge (`billing.numbered_together`).
+    with billing.numbered_together(ctx):
+        billing.on_service_end(ctx, org, sub, refund_now=False, reason="switch")
+        moved = _move_and_disable(
+            ctx, org, sub, old_before, new, assignments, target.product_id, now
+        )
+        billing.on_purchase(ctx, org, new)
+    return SwitchView(old=view(ctx, sub, 0), new=view(ctx, new, len(moved)), moved_user_ids=moved)
+
+
+def _move_and_disable(
+    ctx: Context,
+    org: m.Organization,
+    sub: m.Subscription,
+    old_before: dict[str, Any],
+    new: m.Subscription,
+    assignments: list[m.LicenseAssignment],
+    product_id: int,
+    now: datetime,
+) -> list[int]:
+    """The switch's licenses move to the new subscription, and the old one is disabled."""
     moved: list[int] = []
     holders = {
         a.user_id
-        for a in ctx.uow.assignments.for_users([a.user_id for a in assignments], target.product_id)
+        for a in ctx.uow.assignments.for_users([a.user_id for a in assignments], product_id)
     }
     for assignment in assignments:
-        if assignment.user_id in holders and target.product_id != sub.product_id:
+        if assignment.user_id in holders and product_id != sub.product_id:
             # The person already holds the new product; the old license simply goes away.
             ctx.uow.assignments.delete(assignment)
             continue
         assignment.subscription_id = new.id
-        assignment.product_id = target.product_id
+        assignment.product_id = product_id
         moved.append(assignment.user_id)
     sub.status = transition(sub.status, Status.DISABLED)
     sub.status_changed_at = now
@@ -121,8 +144,7 @@ def switch_plan(
         organization_id=org.id,
         after={**snapshot(new), "switched_from": sub.id},
     )
-    billing.on_purchase(ctx, org, new)
-    return SwitchView(old=view(ctx, sub, 0), new=view(ctx, new, len(moved)), moved_user_ids=moved)
+    return moved
 
 
 def request_callback(
