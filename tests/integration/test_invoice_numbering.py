@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from abonnement.services import billing, cancellation, invoices, subscriptions
 from abonnement.store import models as m
 from abonnement.store.uow import UnitOfWork
 
-from .billing_helpers import buy, rows
+from .billing_helpers import bill, buy, move, rows, run_events
 from .conftest import World
 
 
@@ -26,12 +27,49 @@ def _counter(world: World) -> int:
         return int(uow.session.scalar(select(m.InvoiceCounter.last_number)) or 0)
 
 
+@pytest.fixture
+def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What happened, in order: "charge" (the processor is asked), "number" (the counter is
+    taken) and "commit"."""
+    seen: list[str] = []
+    charge, numbers, commit = SandboxProcessor.charge, billing._next_numbers, UnitOfWork.commit
+
+    def charging(self: SandboxProcessor, request: Any) -> Any:
+        seen.append("charge")
+        return charge(self, request)
+
+    def numbering(ctx: Any, count: int) -> list[str]:
+        seen.append("number")
+        return numbers(ctx, count)
+
+    def committing(self: UnitOfWork) -> None:
+        commit(self)
+        seen.append("commit")
+
+    monkeypatch.setattr(SandboxProcessor, "charge", charging)
+    monkeypatch.setattr(billing, "_next_numbers", numbering)
+    monkeypatch.setattr(UnitOfWork, "commit", committing)
+    return seen
+
+
+def charged_then_numbered(order: list[str]) -> list[str]:
+    """What each transaction did, as "charge…number": the steps of each commit, in order."""
+    done, step = [], []
+    for what in order:
+        if what == "commit":
+            done.append(" ".join(step))
+            step = []
+        else:
+            step.append(what)
+    return [d for d in done if d]
+
+
 def test_r6_the_number_is_taken_after_the_processor_took_the_charge(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, order: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """During the charge the invoice holds no number yet, the counter has not moved, and on
-    PostgreSQL another transaction can lock the counter row at once (NOWAIT); afterwards the
-    invoice, its audit record and the events name the same gap-free number."""
+    """The purchase's transaction asks the processor first and takes the number after; during
+    the charge, on PostgreSQL, another transaction can lock the counter row at once (NOWAIT);
+    afterwards the invoice, its audit record and the events name the same gap-free number."""
     shop = world.org("Shop")
     buy(world, shop, quantity=1)  # the counter row exists: INV-000001
     seen: list[dict[str, Any]] = []
@@ -39,7 +77,7 @@ def test_r6_the_number_is_taken_after_the_processor_took_the_charge(
     postgres = world.app.engine.dialect.name == "postgresql"
 
     def charge(self: SandboxProcessor, request: Any) -> Any:
-        probe: dict[str, Any] = {"counter": _counter(world), "description": request.description}
+        probe: dict[str, Any] = {"description": request.description}
         if postgres:
             with world.app.engine.connect() as other:
                 probe["locked_by_other"] = other.execute(
@@ -53,7 +91,7 @@ def test_r6_the_number_is_taken_after_the_processor_took_the_charge(
     buy(world, shop, quantity=4)
 
     [probe] = seen
-    assert probe["counter"] == 1  # the second invoice's number was not taken yet
+    assert charged_then_numbered(order) == ["charge number", "charge number"]
     assert not probe["description"].startswith(("INV-", billing.PROVISIONAL))
     if postgres:
         assert probe["locked_by_other"] == 1  # nobody held the counter row
@@ -159,27 +197,47 @@ def test_r6_a_preview_shows_the_next_numbers_without_taking_or_locking_the_count
 
 
 def test_r9_a_switch_numbers_both_invoices_after_the_new_plans_charge(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, order: list[str]
 ) -> None:
     """A plan switch ends the wrong subscription (its final invoice) and buys the right one
-    (charged at once) in one transaction: the counter is not taken until that charge is done,
-    and then both invoices are numbered, in the order they were issued."""
+    (charged at once) in one transaction: the counter is taken once, after that charge, and
+    both invoices are numbered in the order they were issued."""
     shop = world.org("Shop")
     wrong = buy(world, shop, "basic-monthly", quantity=3)  # INV-000001
-    seen: list[int] = []
-    real = SandboxProcessor.charge
-
-    def charge(self: SandboxProcessor, request: Any) -> Any:
-        seen.append(_counter(world))
-        return real(self, request)
-
-    monkeypatch.setattr(SandboxProcessor, "charge", charge)
     ga = shop.admins["global_admin"]
     world.app.run(ga, cancellation.switch_plan, wrong, "prem-monthly")
-    assert seen == [1]  # the new plan's charge: neither invoice numbered yet
+    steps = charged_then_numbered(order)
+    assert steps[-1] == "charge number"  # not "number charge number"
     listed = world.app.read(world.op, invoices.list_invoices, shop.id)
     assert sorted((i.number, i.reason) for i in listed) == [
         ("INV-000001", "purchase"),
         ("INV-000002", "switch"),  # the wrong plan's final invoice, issued first
         ("INV-000003", "purchase"),  # the right plan's first period
     ]
+
+
+def test_an_organization_day_of_the_billing_run_numbers_after_all_its_charges(
+    world: World, order: list[str]
+) -> None:
+    """R14 and the statement on one day of one organization (its trial converts, charged, and
+    its paid subscription's statement is charged): the day's transaction asks the processor
+    for both, then takes both numbers, in the order the invoices were issued."""
+    app = world.app
+    move(app, date(2026, 3, 1))
+    org = world.org()
+    ba = org.admins["billing_admin"]
+    app.run(ba, subscriptions.buy, org.id, "std-monthly", quantity=3)  # INV-000001
+    move(app, date(2026, 3, 2))
+    app.run(ba, subscriptions.buy, org.id, "std-monthly", trial=True)  # ends 1 April
+    order.clear()
+    bill(app, date(2026, 4, 1))  # the paid one's statement falls on 1 April too
+    assert "charge charge number" in charged_then_numbered(order)
+    assert not [steps for steps in charged_then_numbered(order) if "number charge" in steps]
+    listed = app.read(app.operator, invoices.list_invoices, org.id)
+    assert sorted((i.number, i.reason) for i in listed) == [
+        ("INV-000001", "purchase"),
+        ("INV-000002", "purchase"),  # the trial's first paid period, issued first
+        ("INV-000003", "statement"),
+    ]
+    announced = [e.subject_id for e in run_events(app, organization_id=org.id)]
+    assert [n for n in announced if n.startswith("INV-")] == ["INV-000002", "INV-000003"]

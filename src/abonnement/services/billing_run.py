@@ -243,39 +243,52 @@ def _move_cursor(d: Day, at: datetime) -> None:
 
 # one day ----------------------------------------------------------------------------------------
 def do_day(d: Day, subs: list[m.Subscription], cursor: date) -> int:
-    """The day's steps, in the order of `domain.lifecycle.Step`. Returns the invoices issued."""
+    """The day's steps, in the order of `domain.lifecycle.Step`. Returns the invoices issued.
+
+    The day's invoices are numbered together once all its money has moved (charges, refunds:
+    `billing.numbered_together`), so the counter every invoice locks is not held while the
+    processor is asked; what names their numbers (their events, a dunning case for a declined
+    charge) is written after that, in the order the invoices were issued."""
     steps.complete_credit_checks(d, subs)
-    dunning.retry_due(d)
-    issued = 0
-    for invoice in steps.end_trials(d, subs):
-        issued += 1
+    with billing.numbered_together(d.ctx):
+        dunning.retry_due(d)
+        trials = steps.end_trials(d, subs)
+        steps.end_terms(d, subs)
+        steps.move_ended(d, subs)
+        steps.end_graces(d)
+        statement = _statement(d, subs, cursor)
+    for invoice in trials:
         d.emit(lc.EventType.INVOICE_ISSUED, invoice.number, total=invoice.total_minor)
         dunning.open_case_if_declined(d, invoice)
-    steps.end_terms(d, subs)
-    steps.move_ended(d, subs)
-    steps.end_graces(d)
-    return issued + _statement(d, subs, cursor)
+    if statement is None:
+        return len(trials)
+    issued, refunds = statement
+    if issued is not None:
+        d.emit(lc.EventType.INVOICE_ISSUED, issued.number, total=issued.total_minor)
+        dunning.open_case_if_declined(d, issued)
+    for refund in refunds:
+        d.emit(lc.EventType.CREDIT_REFUNDED, refund.id, amount=refund.amount_minor)
+    return len(trials) + (issued is not None)
 
 
-def _statement(d: Day, subs: list[m.Subscription], cursor: date) -> int:
+def _statement(
+    d: Day, subs: list[m.Subscription], cursor: date
+) -> tuple[m.Invoice | None, list[m.Payment]] | None:
     """On a billing date: one statement for the organization (every subscription's due lines,
-    R7), charged (a decline opens dunning) and leftover credit refunded (R13). On the day credit
-    falls due with nothing to bill, the credit alone is refunded."""
+    R7), charged (a decline opens dunning, `do_day`) and leftover credit refunded (R13). On the
+    day credit falls due with nothing to bill, the credit alone is refunded. Returns the
+    statement and the refunds made, or None when the day has neither."""
     billing_date = any(
         cursor < b <= d.day for b in (next_billing_date(d.ctx, s, cursor) for s in subs) if b
     )
     refund_due = credit_refund_due(d.ctx, d.org, subs)
     refund_today = refund_due is not None and cursor < refund_due <= d.day
     if not (billing_date or refund_today):
-        return 0
+        return None
     first_new = _last_payment_id(d.ctx) + 1
-    issued = 0
+    invoice: m.Invoice | None = None
     if any(billing.due_lines(d.ctx, sub, d.day) for sub in subs):
         invoice = billing.statement(d.ctx, d.org, d.day)
-        if invoice is not None:
-            issued = 1
-            d.emit(lc.EventType.INVOICE_ISSUED, invoice.number, total=invoice.total_minor)
-            dunning.open_case_if_declined(d, invoice)
     elif refund_today:
         billing.refund_credit(d.ctx, d.org)
     refunds = d.ctx.uow.session.scalars(
@@ -288,9 +301,7 @@ def _statement(d: Day, subs: list[m.Subscription], cursor: date) -> int:
             m.Payment.status == "succeeded",
         )
     )
-    for refund in refunds:
-        d.emit(lc.EventType.CREDIT_REFUNDED, refund.id, amount=refund.amount_minor)
-    return issued
+    return invoice, list(refunds)
 
 
 def _last_payment_id(ctx: Context) -> int:
