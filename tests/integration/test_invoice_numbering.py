@@ -241,3 +241,36 @@ def test_an_organization_day_of_the_billing_run_numbers_after_all_its_charges(
     ]
     announced = [e.subject_id for e in run_events(app, organization_id=org.id)]
     assert [n for n in announced if n.startswith("INV-")] == ["INV-000002", "INV-000003"]
+
+
+def test_an_organization_that_fails_leaves_no_number_or_record_to_the_next(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The billing run goes on after an organization's day fails (it is rolled back and
+    reported): what that day's transaction kept for its end (an invoice still to number, the
+    event of its payment) is forgotten with it, so the next organization's invoice takes the
+    next number, without a gap, and nothing names the lost invoice or payment."""
+    app = world.app
+    first, second = world.org("First"), world.org("Second")
+    for org in (first, second):  # trials go one by one; both end on 1 April
+        app.run(org.admins["billing_admin"], subscriptions.buy, org.id, "std-monthly", trial=True)
+    real = billing.collect
+
+    def fails_for_the_first(ctx: Any, org: Any, invoice: Any, purpose: Any) -> Any:
+        payment = real(ctx, org, invoice, purpose)
+        if org.id == first.id:
+            raise RuntimeError("the processor's answer was lost")
+        return payment
+
+    monkeypatch.setattr(billing, "collect", fails_for_the_first)
+    summary = bill(app, date(2026, 4, 1))
+    assert [f.organization_id for f in summary.failed] == [first.id]
+    assert app.read(world.op, invoices.list_invoices, first.id) == []
+    [invoice] = app.read(world.op, invoices.list_invoices, second.id)
+    assert invoice.number == "INV-000001"
+    audited = [a.entity_id for a in rows(app, m.AuditRecord) if a.entity == "invoice"]
+    assert audited == ["INV-000001"]
+    payments = {str(p.id) for p in rows(app, m.Payment)}
+    announced = [e for e in rows(app, m.Event) if e.type.startswith("payment.")]
+    assert announced and {e.subject_id for e in announced} <= payments
+    assert all(e.organization_id == second.id for e in announced)

@@ -67,7 +67,12 @@ class UnitOfWork:
             name = next(iter(self._before_commit))
             self._before_commit.pop(name)()
         self.session.commit()
+        self.session.info.clear()
 
     def rollback(self) -> None:
+        """Roll the transaction back, and forget what its services kept for its end (in
+        `session.info`: invoices still to number, events waiting for those numbers), so a unit
+        of work used on after a rollback (the billing run's next organization) starts clean."""
         self._before_commit.clear()
         self.session.rollback()
+        self.session.info.clear()
