@@ -27,6 +27,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
 from abonnement.clock import local_date
 from abonnement.domain import invoicing as inv
 from abonnement.domain import lifecycle as lc
@@ -35,7 +38,7 @@ from abonnement.domain.invoices import totals
 from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.services.billing_batch_bulk import Bulk
-from abonnement.services.billing_batch_rows import Org, Sub, load
+from abonnement.services.billing_batch_rows import Org, Sub, chunks, load, table_of
 from abonnement.services.billing_batch_statements import Statement, event_row, write_statements
 from abonnement.services.context import Context
 from abonnement.store import models as m
@@ -328,46 +331,121 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
 
 
 # the batch --------------------------------------------------------------------------------------
+@dataclass
+class _Pass:
+    """One pass of a batch, staged: what it writes, the days it does, the organizations that
+    have another day to do and those it leaves to the one-by-one path."""
+
+    writes: _Writes = field(default_factory=_Writes)
+    staged: list[list[str]] = field(default_factory=list)  # each day's events
+    todo: list[int] = field(default_factory=list)
+    rest: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a pass read apart from the write lock (SQLite): the newest audit record then, and
+    the organizations' cursors. Every change to what a billing day reads leaves an audit record
+    of its organization, or of none (the catalog); a cursor can move without one."""
+
+    last_audit: int
+    cursors: dict[int, date | None]
+
+
 def run(ctx: Context, ids: list[int], until: datetime) -> Outcome:
     """Bill a batch of organizations up to `until`, a day of each per transaction (committed
     here), for as long as their days are the common kind. The rest are returned, untouched
-    since their last finished day, for the one-by-one path."""
+    since their last finished day, for the one-by-one path.
+
+    On PostgreSQL a pass locks the organizations' rows as it reads them. SQLite has one lock
+    for the whole database, so a pass reads and works out its days in a snapshot of its own,
+    without the lock, while other workers write; once it holds the lock it checks that nothing
+    it read has changed since (no newer audit record of its organizations or of the catalog,
+    the same cursors) and writes, or, should anything have changed, reads and stages again
+    under the lock. So `--workers` compute side by side and queue only for their writes."""
     outcome = Outcome()
+    session = ctx.uow.session
+    apart = session.get_bind().dialect.name == "sqlite"
     todo = list(ids)
     while todo:
-        orgs = load(ctx, todo)
-        writes = _Writes()
-        staged: list[tuple[Org, date, list[str]]] = []
-        todo = []
-        for org_id in sorted(orgs):
-            org = orgs[org_id]
-            if org.busy or org.receivable < 0:  # dunning, grace, test clock; credit to refund
-                outcome.rest.append(org.id)
-                continue
-            cursor = org.cursor or local_date(org.created_at, org.time_zone)
-            last = local_date(until, org.time_zone)
-            try:
-                day = _next_day(org, cursor, last)
-                if day is None:
-                    if cursor < last:  # nothing else is due up to `last`: those days are done
-                        row = {
-                            "organization_id": org.id,
-                            "processed_through": last,
-                            "updated_at": _moment(last, org.time_zone),
-                        }
-                        moved = org.cursor is not None
-                        (writes.cursors_moved if moved else writes.cursors_new).append(row)
-                    continue
-                events = _stage_day(ctx, org, day, cursor, writes)
-            except _OneByOne:
-                outcome.rest.append(org.id)
-                continue
-            staged.append((org, day, events))
-            if day < last:
-                todo.append(org.id)
-        _write(ctx, writes, outcome)
+        seen: _Seen | None = None
+        if apart:
+            with ctx.uow.reader() as reader:
+                last = reader.scalar(select(func.max(m.AuditRecord.id))) or 0
+                orgs = load(reader, todo)
+            seen = _Seen(last, {org_id: org.cursor for org_id, org in orgs.items()})
+        else:
+            orgs = load(session, todo)
+        staged = _stage_pass(ctx, orgs, until)
+        if seen is not None and _changed(session, seen):
+            staged = _stage_pass(ctx, load(session, todo), until)
+        _write(ctx, staged.writes, outcome)
         ctx.uow.commit()
-        for _org, _day, events in staged:
+        outcome.rest.extend(staged.rest)
+        for events in staged.staged:
             outcome.days += 1
             outcome.events.extend(events)
+        todo = staged.todo
     return outcome
+
+
+def _changed(session: Session, seen: _Seen) -> bool:
+    """Whether anything a pass read apart has changed since: under the write lock (the first
+    statement of the unit of work's transaction takes it), a few indexed reads."""
+    a = table_of(m.AuditRecord)
+    c = table_of(m.BillingCursor)
+    for chunk in chunks(list(seen.cursors)):
+        newer = session.execute(
+            select(a.c.id)
+            .where(
+                a.c.id > seen.last_audit,
+                or_(a.c.organization_id.is_(None), a.c.organization_id.in_(chunk)),
+            )
+            .limit(1)
+        ).first()
+        if newer is not None:
+            return True
+        now = {
+            org_id: through
+            for org_id, through in session.execute(
+                select(c.c.organization_id, c.c.processed_through).where(
+                    c.c.organization_id.in_(chunk)
+                )
+            )
+        }
+        if any(now.get(org_id) != seen.cursors[org_id] for org_id in chunk):
+            return True
+    return False
+
+
+def _stage_pass(ctx: Context, orgs: dict[int, Org], until: datetime) -> _Pass:
+    """A day of each organization: staged, or left to the one-by-one path."""
+    p = _Pass()
+    writes = p.writes
+    for org_id in sorted(orgs):
+        org = orgs[org_id]
+        if org.busy or org.receivable < 0:  # dunning, grace, test clock; credit to refund
+            p.rest.append(org.id)
+            continue
+        cursor = org.cursor or local_date(org.created_at, org.time_zone)
+        last = local_date(until, org.time_zone)
+        try:
+            day = _next_day(org, cursor, last)
+            if day is None:
+                if cursor < last:  # nothing else is due up to `last`: those days are done
+                    row = {
+                        "organization_id": org.id,
+                        "processed_through": last,
+                        "updated_at": _moment(last, org.time_zone),
+                    }
+                    moved = org.cursor is not None
+                    (writes.cursors_moved if moved else writes.cursors_new).append(row)
+                continue
+            events = _stage_day(ctx, org, day, cursor, writes)
+        except _OneByOne:
+            p.rest.append(org.id)
+            continue
+        p.staged.append(events)
+        if day < last:
+            p.todo.append(org.id)
+    return p

@@ -23,7 +23,6 @@ from abonnement.domain.currencies import Currency, currency
 from abonnement.domain.money import Money
 from abonnement.domain.periods import Frequency, Period
 from abonnement.domain.subscriptions import Status
-from abonnement.services.context import Context
 from abonnement.store import models as m
 
 IN_LIST = 900  # ids per IN (...) list, under every database's parameter limit
@@ -125,10 +124,11 @@ def _offers(session: Session) -> dict[int, Offer]:
     }
 
 
-def load(ctx: Context, ids: list[int]) -> dict[int, Org]:
+def load(session: Session, ids: list[int]) -> dict[int, Org]:
     """Lock the organizations and their subscriptions (id order), and read what their next day
-    needs, a few queries for the whole batch."""
-    session = ctx.uow.session
+    needs, a few queries for the whole batch. (SQLite has no row locks: there the batch reads
+    in a snapshot of its own and checks, once it holds the write lock, that nothing it read has
+    changed since: `billing_batch`.)"""
     offers = _offers(session)
     orgs: dict[int, Org] = {}
     t = table_of(m.Organization)

@@ -112,6 +112,7 @@ def run(
     ids = [i for i in ids if i not in on_test_clock]
     if partition is not None:
         ids = [i for i in ids if i % partition[1] == partition[0]]
+    ctx.uow.rollback()  # only read so far: let go of SQLite's lock while the batches read
     total = Tally()
     failed: list[FailureView] = []
     done = 0

@@ -26,6 +26,7 @@ def _sessions(engine: Engine, read_only: bool) -> sessionmaker[Session]:
 
 class UnitOfWork:
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        self._engine = engine
         self._factory = _sessions(engine, read_only)
         self.read_only = read_only
         self.session: Session
@@ -56,6 +57,11 @@ class UnitOfWork:
             self.session.rollback()
         finally:
             self.session.close()
+
+    def reader(self) -> Session:
+        """A session of its own that only reads, beside this unit of work's: on SQLite a
+        deferred transaction, a snapshot that neither takes nor waits for the write lock."""
+        return _sessions(self._engine, True)()
 
     def before_commit(self, name: str, callback: Callable[[], None]) -> None:
         """Have `callback` run once, just before this transaction commits (the invoices' gap-free
