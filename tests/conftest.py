@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from abonnement.app import Abonnement
 from abonnement.clock import FixedClock
@@ -165,3 +168,54 @@ def app(database_url: str, clock: FixedClock) -> Iterator[Abonnement]:
     application = Abonnement(Settings(database_url=database_url), clock=clock)
     yield application
     application.close()
+
+
+#: The tables `billing_batch_rows.load` reads (the cursors are checked on their own).
+BILLING_INPUTS = {
+    "organizations",
+    "subscriptions",
+    "billing_segments",
+    "invoice_lines",
+    "billing_accounts",
+    "payment_methods",
+    "dunning_cases",
+    "license_graces",
+    "test_clocks",
+    "ledger_entries",
+    "offers",
+    "offer_prices",
+}
+#: A write to a table, anywhere in a statement (PostgreSQL writes an audit record and its event
+#: in one: WITH a AS (INSERT INTO audit_log …) INSERT INTO events …).
+_WRITE = re.compile(r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+@pytest.fixture
+def unaudited_writes() -> Iterator[list[set[str]]]:
+    """The billing inputs each committed transaction wrote without an audit record or a
+    cursor move beside them. SQLite's billing batches rely on there being none: they read
+    apart from the write lock and take a newer audit record of their organizations (or of the
+    catalog), or a moved cursor, for a change since (`billing_batch._changed`)."""
+    written: dict[int, set[str]] = defaultdict(set)
+    found: list[set[str]] = []
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        written[id(conn)].update(table.lower() for table in _WRITE.findall(statement))
+
+    def on_commit(conn: Any) -> None:
+        tables = written.pop(id(conn), set())
+        if tables & BILLING_INPUTS and not tables & {"audit_log", "billing_cursors"}:
+            found.append(tables)
+
+    def on_rollback(conn: Any) -> None:
+        written.pop(id(conn), None)
+
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    event.listen(Engine, "commit", on_commit)
+    event.listen(Engine, "rollback", on_rollback)
+    try:
+        yield found
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_execute)
+        event.remove(Engine, "commit", on_commit)
+        event.remove(Engine, "rollback", on_rollback)

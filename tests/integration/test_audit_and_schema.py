@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from abonnement.i18n import localize_error
-from abonnement.services import audit, licensing, subscriptions
+from abonnement.services import (
+    audit,
+    cancellation,
+    invoices,
+    licensing,
+    organizations,
+    subscriptions,
+)
 from abonnement.store import models as m
 from abonnement.store.models import Base
 
-from .conftest import World, refused
+from .conftest import World, card, refused
 
 
 def test_every_change_leaves_who_what_when_before_and_after(world: World) -> None:
@@ -110,3 +119,34 @@ def test_an_audited_change_and_its_event_are_written_together(world: World) -> N
     assert removed["previous"] == {"user_ids": [person]} and removed["actor"] == "user"
     record_ids = {record_id for record_id, _, _ in records}
     assert all(int(key.rpartition("-")[2]) in record_ids for key in keys if ":audit-" in key)
+
+
+def test_r13_every_change_to_what_billing_reads_leaves_an_audit_record(
+    world: World, unaudited_writes: list[set[str]]
+) -> None:
+    """What the demo does not cover of the use cases that change what a billing day reads
+    (payment methods, the billing account, an operator's statement that only refunds credit,
+    R13): each leaves an audit record in its transaction, so a billing batch that read apart
+    from SQLite's write lock sees the change (`billing_batch._changed`)."""
+    app = world.app
+    org = world.org("Audited")
+    ba = org.admins["billing_admin"]
+    sub_id = app.run(ba, subscriptions.buy, org.id, "std-monthly", quantity=10).id
+    second = app.run(ba, organizations.add_payment_method, org.id, kind="card", **card()).id
+    app.run(ba, organizations.set_default_payment_method, second)
+    first = next(
+        pm.id for pm in app.read(ba, organizations.list_payment_methods, org.id) if pm.id != second
+    )
+    app.run(ba, organizations.set_backup_payment_method, first)
+    app.run(ba, invoices.update_billing_account, org.id, bill_to_name="Audited BV")
+    app.run(app.operator, invoices.update_billing_account, org.id, tax_rate_bp=2100)
+    app.run(ba, subscriptions.set_quantity, sub_id, 6)  # the credit waits for the statement
+    app.clock.set(app.clock.now() + timedelta(days=3))  # type: ignore[attr-defined]
+    app.run(ba, cancellation.cancel, sub_id)
+    app.run(app.operator, invoices.run_statement, org.id)  # refunds the credit, issues nothing
+    refunds = [p for p in app.read(ba, invoices.list_payments, org.id) if p.kind == "refund"]
+    assert refunds
+    app.run(ba, organizations.remove_payment_method, second)
+    assert unaudited_writes == []
+    logged = {r.action for r in app.read(app.operator, audit.list_records, org.id)}
+    assert "credit.refund" in logged

@@ -542,6 +542,18 @@ def refund_credit(ctx: Context, org: m.Organization) -> list[m.Payment]:
         if refund.status == "succeeded":
             _post(ctx, account, ledger.refund_paid(amount), payment_id=refund.id)
             credit -= amount.minor
+        ctx.audit(
+            "credit.refund",
+            "payment",
+            refund.id,
+            organization_id=org.id,
+            after={
+                "status": refund.status,
+                "amount": refund.amount_minor,
+                "currency": refund.currency,
+                "refund_of": charge.id,
+            },
+        )
         refunds.append(refund)
     return refunds
 
