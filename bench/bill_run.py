@@ -199,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         help="default: a fresh SQLite file; postgresql://… names a server, where a fresh "
         "database is created and dropped",
     )
-    parser.add_argument("--workers", type=int, default=1, help="abonnement bill --workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="abonnement bill --workers (default: one per core)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--profile", type=Path, default=None, help="record the run with py-spy (raw stacks)"
