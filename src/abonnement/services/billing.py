@@ -162,7 +162,7 @@ def due_lines(ctx: Context, sub: m.Subscription, as_of: date) -> list[inv.Line]:
 
 
 # invoices ----------------------------------------------------------------------------------------
-_UNNUMBERED = "abonnement_invoices_to_number"
+_TO_NUMBER = "abonnement_invoices_to_number"
 _LATER = "abonnement_invoices_numbered_together"  # inside `numbered_together`
 PROVISIONAL = "~"  # the start of a number an invoice holds only until its real one is taken
 
@@ -219,7 +219,7 @@ def numbered_together(ctx: Context) -> Iterator[None]:
 
 
 def _number_now(ctx: Context) -> None:
-    pending: list[m.Invoice] = ctx.uow.session.info.pop(_UNNUMBERED, [])
+    pending: list[m.Invoice] = ctx.uow.session.info.pop(_TO_NUMBER, [])
     if not pending:
         return
     for invoice, number in zip(pending, _next_numbers(ctx, len(pending)), strict=True):
@@ -348,7 +348,7 @@ def issue(
     _post(ctx, account, ledger.invoice_issued(sums.subtotal, sums.tax), invoice_id=invoice.id)
     if ctx.dry_run:  # a preview: it is rolled back, so it takes no number (`invoices.preview`)
         return invoice
-    ctx.uow.session.info.setdefault(_UNNUMBERED, []).append(invoice)
+    ctx.uow.session.info.setdefault(_TO_NUMBER, []).append(invoice)
     events.hold_payment_events(ctx.uow.session, invoice.id)
     ctx.uow.before_commit("number_invoices", lambda: _number_now(ctx))
     return invoice

@@ -119,18 +119,18 @@ def for_audit(ctx: Context, record: Mapping[str, Any]) -> dict[str, Any] | None:
 
 #: The session's invoices without their number yet (`services.billing.issue`): the events of
 #: payments against them wait until the number is taken (`release_payment_events`).
-_UNNUMBERED = "abonnement_unnumbered_invoices"
+_HELD_FOR_NUMBERS = "abonnement_unnumbered_invoices"
 _HELD = "abonnement_held_payment_events"
 
 
 def hold_payment_events(session: Session, invoice_id: int) -> None:
     """The events of payments against this invoice wait for its number."""
-    session.info.setdefault(_UNNUMBERED, set()).add(invoice_id)
+    session.info.setdefault(_HELD_FOR_NUMBERS, set()).add(invoice_id)
 
 
 def release_payment_events(session: Session) -> None:
     """Write the events held for invoices that now have their numbers, in payment order."""
-    session.info.pop(_UNNUMBERED, None)
+    session.info.pop(_HELD_FOR_NUMBERS, None)
     held: list[m.Payment] = session.info.pop(_HELD, [])
     if held:
         connection = session.connection()
@@ -143,7 +143,7 @@ def _payment_inserted(_mapper: Mapper[Any], connection: Connection, payment: m.P
     """A charge or refund announces itself in the flush that inserts it (or, when it pays an
     invoice not numbered yet, once that invoice has its number: the event names it)."""
     session = object_session(payment)
-    if session is not None and payment.invoice_id in session.info.get(_UNNUMBERED, ()):
+    if session is not None and payment.invoice_id in session.info.get(_HELD_FOR_NUMBERS, ()):
         session.info.setdefault(_HELD, []).append(payment)
         return
     _announce(connection, payment)
