@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from abonnement.app import Abonnement
@@ -367,6 +367,19 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
     ends = world.org("Ends")
     ending = buy(world, ends, quantity=5)
     app.run(ends.admins["billing_admin"], subscriptions.set_recurring_billing, ending, False)
+    # Terms that end with recurring billing off after a change (R11): an increase leaves a
+    # final invoice; a reduction a credit note whose credit outweighs the statement beside it
+    # and goes back to the card (R13).
+    ends_up = world.org("EndsUp")
+    ending_up = buy(world, ends_up, quantity=5)
+    buy(world, ends_up, "basic-monthly", 1)
+    app.run(ends_up.admins["billing_admin"], subscriptions.set_recurring_billing, ending_up, False)
+    ends_down = world.org("EndsDown")
+    ending_down = buy(world, ends_down, "prem-monthly", 20)
+    buy(world, ends_down, "basic-monthly", 1)
+    app.run(
+        ends_down.admins["billing_admin"], subscriptions.set_recurring_billing, ending_down, False
+    )
     bank = world.org("Bank", payment="bank_account")
     buy(world, bank, "prem-monthly", 6)
     world.org("Idle")
@@ -375,15 +388,19 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
     move(app, date(2026, 3, 12))
     app.run(grows.admins["billing_admin"], subscriptions.set_quantity, grown, 14)
     app.run(annual.admins["billing_admin"], subscriptions.set_quantity, raised, 12)
+    app.run(ends_up.admins["billing_admin"], subscriptions.set_quantity, ending_up, 9)
     move(app, date(2026, 3, 15))
     app.run(shrinks.admins["billing_admin"], subscriptions.set_quantity, shrunk, 12)
+    app.run(ends_down.admins["billing_admin"], subscriptions.set_quantity, ending_down, 2)
 
     staged = Counter[int]()
+    staged_days = set[tuple[int, date]]()
     real_stage = billing_batch._stage_day
 
-    def stage(ctx: Any, org: Any, *args: Any) -> Any:
-        result = real_stage(ctx, org, *args)
+    def stage(ctx: Any, org: Any, day: date, *args: Any) -> Any:
+        result = real_stage(ctx, org, day, *args)
         staged[org.id] += 1  # a day the batch did (not handed on)
+        staged_days.add((org.id, day))
         return result
 
     monkeypatch.setattr(billing_batch, "_stage_day", stage)
@@ -406,10 +423,27 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
             shrinks.id,
             declines.id,
             ends.id,
+            ends_up.id,
+            ends_down.id,
             bank.id,
             annual.id,
         }
         assert 0 < sum(staged.values()) < days
+        # The days the terms ended on, final invoice, credit note and refund, were batched.
+        assert {(ends_up.id, date(2026, 4, 2)), (ends_down.id, date(2026, 4, 2))} <= staged_days
+        with app.engine.connect() as conn:
+            reasons = Counter(
+                (row.organization_id, row.kind, row.reason)
+                for row in conn.execute(select(m.Invoice).where(m.Invoice.reason != "purchase"))
+            )
+            refunds = conn.scalar(
+                select(func.count())
+                .select_from(m.Payment)
+                .where(m.Payment.kind == "refund", m.Payment.status == "succeeded")
+            )
+        assert reasons[(ends_up.id, "invoice", "cancellation")] == 1
+        assert reasons[(ends_down.id, "credit_note", "cancellation")] == 1
+        assert refunds == 2  # more credit than the newest charge: both purchases' charges
     finally:
         twin.close()
         if drop is not None:

@@ -1,7 +1,9 @@
 """The billing run's common day, done for many organizations at once.
 
-Most organization-days of a run are alike: active subscriptions renew, the monthly statement
-charges the new period (and restates changes, R7) and the card on file pays it. This module does
+Most organization-days of a run are alike: active subscriptions renew or, with recurring
+billing off, expire with a final invoice for what their changes leave (R11), the monthly
+statement charges the new period (and restates changes, R7) and the card on file pays it, or the
+credit it comes to goes back to the cards it was paid with (R13). This module does
 those days for a batch of organizations with a handful of set-based reads and bulk writes, where
 the one-by-one path (`billing_run.run_organization`) spends dozens of round trips per
 organization. It writes exactly the rows the one-by-one path writes — subscriptions, audit
@@ -13,10 +15,10 @@ also moves that organization's cursor, after the organizations' rows (and their 
 are locked in id order. A batch that fails is rolled back as a whole and its organizations go the
 one-by-one way, which reports the one that fails.
 
-Anything else an organization has due that day — a trial ending, a credit check, dunning, a term
-ending without renewal, a reduction at renewal, the lifecycle after the end, a grace period,
-credit to refund, a statement that comes to a credit note — sends the organization to the
-one-by-one path, which knows every step; the batch leaves it untouched.
+Anything else an organization has due that day — a trial ending, a credit check, dunning, a
+reduction at renewal, the lifecycle after the end, a grace period, credit held from before, credit
+with no statement to refund it on — sends the organization to the one-by-one path, which knows
+every step; the batch leaves it untouched.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from abonnement.clock import local_date
 from abonnement.domain import invoicing as inv
 from abonnement.domain import lifecycle as lc
 from abonnement.domain.currencies import currency
-from abonnement.domain.invoices import totals
+from abonnement.domain.invoices import Totals, totals
 from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.services.billing_batch_bulk import Bulk
@@ -47,7 +49,11 @@ from abonnement.store import models as m
 BATCH_SIZE = 500
 
 #: The statements' events the run's summary counts (the payments' own are the outbox's).
-_ANNOUNCED = (lc.EventType.INVOICE_ISSUED.value, lc.EventType.PAYMENT_FAILED.value)
+_ANNOUNCED = (
+    lc.EventType.INVOICE_ISSUED.value,
+    lc.EventType.PAYMENT_FAILED.value,
+    lc.EventType.CREDIT_REFUNDED.value,
+)
 
 
 @dataclass
@@ -146,13 +152,16 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
             raise _OneByOne  # move_ended
     # end_terms: renewals and expiries, worked out before anything is staged
     renewals: list[tuple[Sub, list[_Renewal]]] = []
+    finals: list[tuple[Sub, list[inv.Line]]] = []  # what ending the service leaves to invoice
     for sub in org.subs:
         if sub.status is not Status.ACTIVE or sub.term_end > day:
             continue
         plan = sub.plan
         assert plan is not None
         if not sub.recurring_billing:
-            _stage_expiry(sub, plan, day)
+            final = _stage_expiry(sub, plan, day)
+            if final:
+                finals.append((sub, final))
             renewals.append((sub, []))
             continue
         anchor = plan.anchor if plan.segments else sub.term_start
@@ -168,6 +177,16 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
                 pending_q, pending_e = None, None
             steps.append((renewal, pending_q, pending_e))
         renewals.append((sub, steps))
+    # the final invoices of the subscriptions that end (billing.on_service_end): issued, not
+    # charged; what they come to is owed, or credit, on the statement
+    subs = {s.id: s for s in org.subs}
+    issued: list[Statement] = []
+    balance = org.receivable
+    for sub, final in finals:
+        sums = _totals(org, final)
+        issued.append(Statement(org, day, at, final, subs, {}, sums, reason="cancellation"))
+        balance += sums.total.minor
+        sub.issued = [*sub.issued, *final]
     # the statement (billing_run._statement), on the renewed subscriptions
     billing_date = any(
         cursor < b <= day for b in (_next_billing_date(s, cursor) for s in org.subs) if b
@@ -177,16 +196,13 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
         for sub in org.subs:
             assert sub.plan is not None
             lines.extend(inv.generate(sub.plan, day, sub.issued))
-    statement: Statement | None = None
     if lines:
-        if org.account is None:
-            raise _OneByOne  # the account is opened on the way
-        cur = currency(org.account.currency)
-        rate = Decimal(org.account.tax_rate_bp) / Decimal(10000)
-        sums = totals([line.amount for line in lines], rate, cur)
-        if sums.total.minor <= 0:
-            raise _OneByOne  # a credit note: refunds
-        statement = Statement(org, day, at, lines, {s.id: s for s in org.subs}, {}, sums)
+        if any(line.subscription_id == sub.id for sub, _ in finals for line in lines):
+            raise _OneByOne  # not in this shape: a final invoice leaves nothing more
+        # charged, or refunded when it comes to credit (R13): `write_statements`
+        issued.append(Statement(org, day, at, lines, subs, {}, _totals(org, lines)))
+    elif balance < 0:
+        raise _OneByOne  # credit without a statement: refunded on its own day (R13)
     # nothing refuses the day any more: stage it
     events: list[str] = []
     for sub, steps in renewals:
@@ -224,7 +240,7 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
             )
             events.append(lc.EventType.RENEWED.value)
         w.sub_updates.append(_sub_update(sub, status=False))
-    if statement is not None:
+    for statement in issued:  # in the order the one-by-one path issues them
         statement.audit = _audit(ctx, org.id, "invoice.issue", "invoice", "", at)
         w.audits.append(statement.audit)
         w.statements.append(statement)
@@ -232,6 +248,15 @@ def _stage_day(ctx: Context, org: Org, day: date, cursor: date, w: _Writes) -> l
     (w.cursors_moved if org.cursor is not None else w.cursors_new).append(cursor_row)
     org.cursor = day
     return events
+
+
+def _totals(org: Org, lines: list[inv.Line]) -> Totals:
+    """`billing.issue`'s sums of an invoice's lines in the account's currency and tax rate."""
+    if org.account is None:
+        raise _OneByOne  # the account is opened on the way
+    cur = currency(org.account.currency)
+    rate = Decimal(org.account.tax_rate_bp) / Decimal(10000)
+    return totals([line.amount for line in lines], rate, cur)
 
 
 def _sub_update(sub: Sub, *, status: bool = True) -> dict[str, Any]:
@@ -248,10 +273,10 @@ def _sub_update(sub: Sub, *, status: bool = True) -> dict[str, Any]:
     return row
 
 
-def _stage_expiry(sub: Sub, plan: inv.BillingPlan, day: date) -> None:
+def _stage_expiry(sub: Sub, plan: inv.BillingPlan, day: date) -> list[inv.Line]:
     """`billing.on_service_end` at the end of the term, worked out: the running segment ends
-    today. Should that leave anything to invoice (or the segment start today), the one-by-one
-    path issues it."""
+    today, and what that leaves to invoice (restated changes, R7/R12) are the lines of the
+    final invoice. (A segment that starts today is removed instead: the one-by-one path.)"""
     if sub.open_segment is None or sub.open_segment[1] >= day:
         raise _OneByOne
     segments = plan.segments
@@ -262,9 +287,8 @@ def _stage_expiry(sub: Sub, plan: inv.BillingPlan, day: date) -> None:
         plan.frequency,
         (*segments[:-1], inv.Segment(last.start, day, last.quantity, last.unit_price)),
     )
-    if inv.generate(ended, day, sub.issued):
-        raise _OneByOne  # a final invoice or credit note
     sub.plan = ended
+    return inv.generate(ended, day, sub.issued)
 
 
 def _expire(ctx: Context, org: Org, sub: Sub, day: date, at: datetime, w: _Writes) -> None:
@@ -324,7 +348,7 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
     if w.statements:
         events = write_statements(ctx, bulk, w.statements)
-        outcome.invoices += len(w.statements)
+        outcome.invoices += sum(st.reason == "statement" for st in w.statements)
         outcome.events.extend(e["type"] for e in events if e["type"] in _ANNOUNCED)
         bulk.insert(m.AuditRecord, [st.audit for st in w.statements])
         bulk.insert(m.Event, events)

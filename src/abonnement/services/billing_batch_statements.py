@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from abonnement.domain import invoicing as inv
 from abonnement.domain import lifecycle as lc
@@ -23,7 +23,7 @@ from abonnement.payments import get_processor
 from abonnement.payments.base import PaymentRequest, Purpose
 from abonnement.services.billing import INVOICE_PREFIX, run_charge_reference
 from abonnement.services.billing_batch_bulk import Bulk
-from abonnement.services.billing_batch_rows import Org, Sub, table_of
+from abonnement.services.billing_batch_rows import Org, Sub, chunks, table_of
 from abonnement.services.context import Context
 from abonnement.store import models as m
 
@@ -40,8 +40,11 @@ class Statement:
     subs: dict[int, Sub]
     audit: dict[str, Any]  # its audit record, in the organization's order
     sums: Totals
+    #: "statement" (charged, its credit refunded) or "cancellation" (a final invoice: what it
+    #: comes to is settled by the statement, `billing.on_service_end`)
+    reason: str = "statement"
     invoice: dict[str, Any] = field(default_factory=dict)
-    payments: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)  # charges, then refunds
 
 
 def event_row(
@@ -96,7 +99,7 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
             "tax_rate_bp": account.tax_rate_bp,
             "tax_minor": sums.tax.minor,
             "total_minor": sums.total.minor,
-            "reason": "statement",
+            "reason": st.reason,
             "sold_to": {
                 "organization_id": st.org.id,
                 "name": st.org.name,
@@ -129,17 +132,26 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
             )
     bulk.insert(m.Invoice, invoices)
     bulk.insert(m.InvoiceLine, lines)
-    # billing.collect for a renewal: method after method until one is not declined
+    # billing.collect for a renewal: method after method until one is not declined; what the
+    # organization owes counts its final invoices of the day, issued before the statement
+    owed: dict[int, int] = {}
+    credit: list[tuple[Statement, int]] = []
     for st in statements:
         total = st.invoice["total_minor"]
-        owed = st.org.receivable + total
-        amount = min(owed, total)
-        if owed <= 0 or amount <= 0:
+        balance = owed[st.org.id] = owed.get(st.org.id, st.org.receivable) + total
+        if st.reason != "statement":
             continue
-        for attempt, method in enumerate(list(st.org.methods) or [None]):
-            st.payments.append(_charge(st, method, amount, attempt))
-            if st.payments[-1]["status"] != "declined":
-                break
+        amount = min(balance, total)
+        if balance > 0 and amount > 0:
+            for attempt, method in enumerate(list(st.org.methods) or [None]):
+                st.payments.append(_charge(st, method, amount, attempt))
+                if st.payments[-1]["status"] != "declined":
+                    break
+            if st.payments[-1]["status"] == "succeeded":
+                owed[st.org.id] -= amount
+        if owed[st.org.id] < 0:
+            credit.append((st, -owed[st.org.id]))
+    _refund(bulk, credit)
     payment_ids = iter(bulk.ids(m.Payment, sum(len(st.payments) for st in statements)))
     ledger: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
@@ -157,14 +169,14 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
         )
         for payment in st.payments:
             payment["id"] = next(payment_ids)
-            if payment["status"] == "succeeded":
-                amount = payment["amount_minor"]
-                ledger += _postings(
-                    st,
-                    "payment",
-                    [("cash", amount), ("receivable", -amount)],
-                    payment_id=payment["id"],
-                )
+            if payment["status"] != "succeeded":
+                continue
+            amount = payment["amount_minor"]
+            if payment["kind"] == "refund":  # ledger.refund_paid
+                kind, postings = "refund", [("receivable", amount), ("cash", -amount)]
+            else:  # ledger.payment_received
+                kind, postings = "payment", [("cash", amount), ("receivable", -amount)]
+            ledger += _postings(st, kind, postings, payment_id=payment["id"])
         if st.payments and st.payments[-1]["status"] == "declined":
             cases.append(  # dunning.open_case_if_declined
                 {
@@ -179,6 +191,7 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
     bulk.insert(m.Payment, [p for st in statements for p in st.payments])
     bulk.insert(m.LedgerEntry, ledger)
     bulk.insert(m.DunningCase, cases)
+    bulk.insert(m.AuditRecord, [_refund_audit(ctx, st, p) for st, p in _refunds(statements)])
     _number(ctx, bulk, statements)
     # what names the numbers: the audit records and the events
     events: list[dict[str, Any]] = []
@@ -191,12 +204,14 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
             after={
                 "total": invoice["total_minor"],
                 "currency": invoice["currency"],
-                "reason": "statement",
+                "reason": st.reason,
             },
         )
         if announce:
             for payment in st.payments:
                 events += _payment_event(st, payment)
+        if st.reason != "statement":
+            continue  # a final invoice is announced by the subscription's expiry
         events.append(
             event_row(
                 st.org.id,
@@ -223,7 +238,107 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
                 next_attempt_on=str(lc.dunning_attempt_on(st.day, 0)),
             )
         )
+    for st, refund in _refunds(statements):  # billing_run.do_day: the credit refunded
+        if refund["status"] == "succeeded":
+            events.append(
+                event_row(
+                    st.org.id,
+                    lc.EventType.CREDIT_REFUNDED,
+                    refund["id"],
+                    st.day,
+                    st.at,
+                    amount=refund["amount_minor"],
+                )
+            )
     return events
+
+
+def _refunds(statements: list[Statement]) -> list[tuple[Statement, dict[str, Any]]]:
+    return [(st, p) for st in statements for p in st.payments if p["kind"] == "refund"]
+
+
+def _refund(bulk: Bulk, credit: list[tuple[Statement, int]]) -> None:
+    """`billing.refund_credit` for the statements that leave their organization credit (R13):
+    it goes back to the charges it was paid with, newest first, never more than each charge
+    minus what was refunded of it. The charges are read here, under the lock the batch holds;
+    a charge of this batch never comes to a refund (it is for no more than is owed)."""
+    if not credit:
+        return
+    p = table_of(m.Payment)
+    charges: dict[int, list[Any]] = {}
+    accounts = [st.org.account.id for st, _ in credit]
+    for chunk in chunks(accounts):
+        for row in bulk.connection.execute(
+            select(p.c.id, p.c.billing_account_id, p.c.amount_minor, p.c.payment_method_id)
+            .add_columns(p.c.processor, p.c.processor_ref)
+            .where(
+                p.c.billing_account_id.in_(chunk),
+                p.c.kind == "charge",
+                p.c.status == "succeeded",
+            )
+            .order_by(p.c.id.desc())
+        ):
+            charges.setdefault(row.billing_account_id, []).append(row)
+    refunded: dict[int, int] = {}
+    for chunk in chunks([c.id for rows in charges.values() for c in rows]):
+        for charge_id, total in bulk.connection.execute(
+            select(p.c.refund_of_id, func.sum(p.c.amount_minor))
+            .where(p.c.refund_of_id.in_(chunk), p.c.status == "succeeded")
+            .group_by(p.c.refund_of_id)
+        ):
+            refunded[charge_id] = int(total or 0)
+    for st, left in credit:
+        account = st.org.account
+        for charge in charges.get(account.id, []):
+            if left <= 0:
+                break
+            already = refunded.get(charge.id, 0)
+            room = charge.amount_minor - already
+            if room <= 0 or charge.processor_ref is None:
+                continue
+            amount = Money.of(min(room, left), account.currency)
+            result = get_processor(charge.processor).refund(
+                charge.processor_ref, amount, f"refund:{charge.id}:{already}:{amount.minor}"
+            )
+            st.payments.append(
+                {
+                    "billing_account_id": account.id,
+                    "invoice_id": None,
+                    "payment_method_id": charge.payment_method_id,
+                    "kind": "refund",
+                    "purpose": Purpose.REFUND.value,
+                    "status": result.status.value,
+                    "amount_minor": amount.minor,
+                    "currency": account.currency,
+                    "processor": charge.processor,
+                    "processor_ref": result.processor_ref,
+                    "decline_code": None,
+                    "refund_of_id": charge.id,
+                    "created_at": st.at,
+                }
+            )
+            if result.status.value == "succeeded":
+                left -= amount.minor
+
+
+def _refund_audit(ctx: Context, st: Statement, refund: dict[str, Any]) -> dict[str, Any]:
+    """The `credit.refund` audit record `billing.refund_credit` writes."""
+    return {
+        "organization_id": st.org.id,
+        "actor": ctx.actor.label,
+        "actor_user_id": ctx.actor.user_id,
+        "action": "credit.refund",
+        "entity": "payment",
+        "entity_id": str(refund["id"]),
+        "before": None,
+        "after": {
+            "status": refund["status"],
+            "amount": refund["amount_minor"],
+            "currency": refund["currency"],
+            "refund_of": refund["refund_of_id"],
+        },
+        "at": st.at,
+    }
 
 
 def _number(ctx: Context, bulk: Bulk, statements: list[Statement]) -> None:
@@ -269,8 +384,12 @@ def _payments_announced() -> bool:
 
 
 def _payment_event(st: Statement, payment: dict[str, Any]) -> list[dict[str, Any]]:
-    """The event `services.events` writes for an inserted charge."""
-    if payment["status"] == "succeeded":
+    """The event `services.events` writes for an inserted charge or refund."""
+    if payment["kind"] == "refund":
+        if payment["status"] != "succeeded":
+            return []
+        kind = "payment.refunded"
+    elif payment["status"] == "succeeded":
         kind = "payment.succeeded"
     elif payment["status"] in ("declined", "failed"):
         kind = "payment.failed"
@@ -290,7 +409,7 @@ def _payment_event(st: Statement, payment: dict[str, Any]) -> list[dict[str, Any
                 "status": payment["status"],
                 "amount": payment["amount_minor"],
                 "currency": payment["currency"],
-                "invoice": st.invoice["number"],
+                "invoice": st.invoice["number"] if payment["invoice_id"] else None,
                 "decline_code": payment["decline_code"],
                 "refund_of": payment["refund_of_id"],
             },
