@@ -7,7 +7,6 @@ path writes), in the unit of work's transaction: executemany on SQLite, COPY on 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from abonnement.services.billing_batch_rows import table_of
 from abonnement.store import models as m
+from abonnement.store.db import json_text
 
 _UPDATE_IN = 500  # keys per UPDATE … IN (…), with the values under SQLite's old limit of 999
 
@@ -149,9 +149,7 @@ class Bulk:
         return None
 
 
-#: `json.dumps` with its defaults (the ORM's serializer), without the check for circular
-#: references that rows made of plain values never have: the same text, a little sooner.
-_json = json.JSONEncoder(check_circular=False).encode
+_json = json_text  # the engine's serializer: the text the ORM stores
 
 
 @functools.lru_cache(maxsize=4096)  # a batch writes a few moments many times

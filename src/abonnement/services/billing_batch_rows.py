@@ -9,12 +9,13 @@ already issued), and turns the rows into values without the ORM. Values that man
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from abonnement.domain import invoicing as inv
@@ -130,22 +131,14 @@ def load(session: Session, ids: list[int]) -> dict[int, Org]:
     in a snapshot of its own and checks, once it holds the write lock, that nothing it read has
     changed since: `billing_batch`.)"""
     offers = _offers(session)
+    q = _queries()
     orgs: dict[int, Org] = {}
-    t = table_of(m.Organization)
     for chunk in chunks(ids):
-        for row in session.execute(
-            select(t.c.id, t.c.name, t.c.country, t.c.time_zone, t.c.created_at)
-            .where(t.c.id.in_(chunk))
-            .order_by(t.c.id)
-            .with_for_update()
-        ):
+        for row in session.execute(q.organizations, {"ids": chunk}):
             orgs[row.id] = Org(row.id, row.name, row.country, row.time_zone, row.created_at)
-    s = table_of(m.Subscription)
     subs: dict[int, Sub] = {}
     for chunk in chunks(ids):
-        for row in session.execute(
-            select(s).where(s.c.organization_id.in_(chunk)).order_by(s.c.id).with_for_update()
-        ).all():
+        for row in session.execute(q.subscriptions, {"ids": chunk}).all():
             sub = Sub(
                 row.id,
                 row.organization_id,
@@ -166,75 +159,139 @@ def load(session: Session, ids: list[int]) -> dict[int, Org]:
             subs[sub.id] = sub
             orgs[sub.organization_id].subs.append(sub)
     for chunk in chunks(ids):
-        for cursor_row in session.execute(
-            select(m.BillingCursor.organization_id, m.BillingCursor.processed_through).where(
-                m.BillingCursor.organization_id.in_(chunk)
-            )
-        ):
+        params = {"ids": chunk}
+        for cursor_row in session.execute(q.cursors, params):
             orgs[cursor_row.organization_id].cursor = cursor_row.processed_through
-        for model in (m.DunningCase, m.LicenseGrace):
-            for org_id in session.scalars(
-                select(model.organization_id).where(
-                    model.organization_id.in_(chunk), model.status == "open"
-                )
-            ):
+        for busy in q.busy:  # dunning, a grace period, a test clock
+            for org_id in session.scalars(busy, params):
                 orgs[org_id].busy = True
-        for org_id in session.scalars(
-            select(m.TestClock.organization_id).where(m.TestClock.organization_id.in_(chunk))
-        ):
-            orgs[org_id].busy = True
-        a = table_of(m.BillingAccount)
-        for row in session.execute(select(a).where(a.c.organization_id.in_(chunk))):
+        for row in session.execute(q.accounts, params):
             orgs[row.organization_id].account = row
-        p = table_of(m.PaymentMethod)
-        for row in session.execute(
-            select(p)
-            .where(p.c.organization_id.in_(chunk), p.c.removed_at.is_(None))
-            .order_by(p.c.organization_id, p.c.is_default.desc(), p.c.id.desc())
-        ):
+        for row in session.execute(q.methods, params):
             orgs[row.organization_id].methods.append(row)
     accounts = {o.account.id: o for o in orgs.values() if o.account is not None}
-    le = table_of(m.LedgerEntry)
     for chunk in chunks(list(accounts)):
-        for account_id, total in session.execute(
-            select(le.c.billing_account_id, func.sum(le.c.amount_minor))
-            .where(le.c.billing_account_id.in_(chunk), le.c.account == "receivable")
-            .group_by(le.c.billing_account_id)
-        ):
+        for account_id, total in session.execute(q.receivables, {"ids": chunk}):
             accounts[account_id].receivable = int(total or 0)
     load_plans(session, subs)
     return orgs
+
+
+@dataclass(frozen=True)
+class _Queries:
+    """The batch's reads, each built once with its ids as one expanding parameter: compiled
+    once and cached by the engine, whatever the batch."""
+
+    organizations: Any
+    subscriptions: Any
+    cursors: Any
+    busy: tuple[Any, ...]
+    accounts: Any
+    methods: Any
+    receivables: Any
+    segments: Any
+    lines: Any
+
+
+@functools.cache
+def _queries() -> _Queries:
+    ids: Any = bindparam("ids", expanding=True)
+    o = table_of(m.Organization)
+    s = table_of(m.Subscription)
+    a = table_of(m.BillingAccount)
+    p = table_of(m.PaymentMethod)
+    le = table_of(m.LedgerEntry)
+    seg = table_of(m.BillingSegment)
+    line = table_of(m.InvoiceLine)
+    c = m.BillingCursor
+    return _Queries(
+        organizations=select(o.c.id, o.c.name, o.c.country, o.c.time_zone, o.c.created_at)
+        .where(o.c.id.in_(ids))
+        .order_by(o.c.id)
+        .with_for_update(),
+        subscriptions=select(
+            *(s.c[name] for name in _SUB_COLUMNS),
+        )
+        .where(s.c.organization_id.in_(ids))
+        .order_by(s.c.id)
+        .with_for_update(),
+        cursors=select(c.organization_id, c.processed_through).where(c.organization_id.in_(ids)),
+        busy=(
+            *(
+                select(model.organization_id).where(
+                    model.organization_id.in_(ids), model.status == "open"
+                )
+                for model in (m.DunningCase, m.LicenseGrace)
+            ),
+            select(m.TestClock.organization_id).where(m.TestClock.organization_id.in_(ids)),
+        ),
+        accounts=select(
+            a.c.id,
+            a.c.organization_id,
+            a.c.currency,
+            a.c.country,
+            a.c.tax_rate_bp,
+            a.c.payment_terms_days,
+            a.c.bill_to_name,
+            a.c.bill_to_address,
+        ).where(a.c.organization_id.in_(ids)),
+        methods=select(p.c.id, p.c.organization_id, p.c.kind, p.c.processor, p.c.processor_token)
+        .where(p.c.organization_id.in_(ids), p.c.removed_at.is_(None))
+        .order_by(p.c.organization_id, p.c.is_default.desc(), p.c.id.desc()),
+        receivables=select(le.c.billing_account_id, func.sum(le.c.amount_minor))
+        .where(le.c.billing_account_id.in_(ids), le.c.account == "receivable")
+        .group_by(le.c.billing_account_id),
+        segments=select(seg.c.id, seg.c.subscription_id, seg.c.start, seg.c.end, seg.c.quantity)
+        .add_columns(seg.c.unit_price_minor)
+        .where(seg.c.subscription_id.in_(ids))
+        .order_by(seg.c.subscription_id, seg.c.start, seg.c.id),
+        lines=select(
+            line.c.id,
+            line.c.subscription_id,
+            line.c.kind,
+            line.c.period_start,
+            line.c.period_end,
+            line.c.start,
+            line.c.end,
+            line.c.quantity,
+            line.c.unit_price_minor,
+            line.c.amount_minor,
+            line.c.reverses_id,
+        )
+        .where(line.c.subscription_id.in_(ids))
+        .order_by(line.c.id),
+    )
+
+
+#: The columns of a subscription the batch reads (`Sub`).
+_SUB_COLUMNS = (
+    "id",
+    "organization_id",
+    "offer_id",
+    "status",
+    "channel",
+    "currency",
+    "quantity",
+    "prepaid_quantity",
+    "recurring_billing",
+    "credit_check_pending",
+    "term_start",
+    "term_end",
+    "pending_quantity",
+    "pending_effective",
+    "status_changed_at",
+)
 
 
 def load_plans(session: Session, subs: dict[int, Sub]) -> None:
     """`billing.plan` and `billing.issued_lines` for every subscription of the batch."""
     segments: dict[int, list[Any]] = defaultdict(list)
     lines: dict[int, list[Any]] = defaultdict(list)
-    seg = table_of(m.BillingSegment)
-    line = table_of(m.InvoiceLine)
-    columns = (
-        line.c.id,
-        line.c.subscription_id,
-        line.c.kind,
-        line.c.period_start,
-        line.c.period_end,
-        line.c.start,
-        line.c.end,
-        line.c.quantity,
-        line.c.unit_price_minor,
-        line.c.amount_minor,
-        line.c.reverses_id,
-    )
+    q = _queries()
     for chunk in chunks(list(subs)):
-        for row in session.execute(
-            select(seg)
-            .where(seg.c.subscription_id.in_(chunk))
-            .order_by(seg.c.subscription_id, seg.c.start, seg.c.id)
-        ).all():
+        for row in session.execute(q.segments, {"ids": chunk}).all():
             segments[row.subscription_id].append(row)
-        for row in session.execute(
-            select(*columns).where(line.c.subscription_id.in_(chunk)).order_by(line.c.id)
-        ).all():
+        for row in session.execute(q.lines, {"ids": chunk}).all():
             lines[row.subscription_id].append(row)
     values = _Values()
     for sub in subs.values():

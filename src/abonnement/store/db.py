@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -23,6 +24,14 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_SIZE = 20
 POOL_TIMEOUT_S = 30
 PING_AFTER_IDLE_S = 5.0
+
+
+def json_text(value: Any) -> str:
+    """How JSON columns are stored (the engine's serializer, and the billing batch's bulk
+    rows): orjson, several times faster than the standard library's encoder on the audit
+    records and events a billing run writes by the million. Keys that are not strings become
+    strings, as `json.dumps` makes them; the text is compact UTF-8, and reads back the same."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,12 +47,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            json_serializer=json_text,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine)
         return engine
     engine = create_engine(
-        url, echo=echo, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=POOL_TIMEOUT_S
+        url,
+        echo=echo,
+        json_serializer=json_text,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_S,
     )
     _ping_when_idle(engine)
     return engine
