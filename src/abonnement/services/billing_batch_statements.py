@@ -72,21 +72,24 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
     """`billing.statement` for many organizations: numbered invoices with their lines, the
     ledger entries, the renewal charges (a decline opens dunning). Returns the events.
 
-    The invoices are numbered last: the counter row that keeps the numbers gap-free is locked
-    from then until the commit, and every other transaction that issues an invoice (another
-    worker's batch, a purchase) waits for it, so nothing that can be done before — the rows,
-    the charges — is done while it is held. Until then an invoice carries a provisional
-    number of its own (`~` and its id), which no other transaction ever sees."""
+    On PostgreSQL the invoices are numbered last: the counter row that keeps the numbers
+    gap-free is locked from then until the commit, and every other transaction that issues an
+    invoice (another worker's batch, a purchase) waits for it, so nothing that can be done
+    before — the rows, the charges — is done while it is held. Until then an invoice carries a
+    provisional number of its own (`~` and its id), which no other transaction ever sees."""
     invoice_ids = bulk.ids(m.Invoice, len(statements))
+    # On SQLite the batch holds the one write lock of the database from its first write to the
+    # commit, counter or not: its invoices take their numbers at once, and are written with them.
+    numbers = _numbers(ctx, len(statements)) if bulk.sqlite else None
     invoices: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
-    for st, invoice_id in zip(statements, invoice_ids, strict=True):
+    for k, (st, invoice_id) in enumerate(zip(statements, invoice_ids, strict=True)):
         account = st.org.account
         cur = currency(account.currency)
         sums = st.sums  # worked out when the day was staged
         st.invoice = {
             "id": invoice_id,
-            "number": f"~{invoice_id}",
+            "number": numbers[k] if numbers else f"~{invoice_id}",
             "kind": "credit_note" if sums.total.minor < 0 else "invoice",
             "billing_account_id": account.id,
             "organization_id": st.org.id,
@@ -192,7 +195,8 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
     bulk.insert(m.LedgerEntry, ledger)
     bulk.insert(m.DunningCase, cases)
     bulk.insert(m.AuditRecord, [_refund_audit(ctx, st, p) for st, p in _refunds(statements)])
-    _number(ctx, bulk, statements)
+    if numbers is None:
+        _number(ctx, bulk, statements)
     # what names the numbers: the audit records and the events
     events: list[dict[str, Any]] = []
     announce = _payments_announced()
@@ -341,9 +345,9 @@ def _refund_audit(ctx: Context, st: Statement, refund: dict[str, Any]) -> dict[s
     }
 
 
-def _number(ctx: Context, bulk: Bulk, statements: list[Statement]) -> None:
-    """`billing._next_numbers` for the batch's invoices, in their order: the counter is locked
-    here and stays locked until the batch commits."""
+def _numbers(ctx: Context, count: int) -> list[str]:
+    """`billing._next_numbers` for `count` invoices, in their order: the counter is locked here
+    and stays locked until the batch commits."""
     session = ctx.uow.session
     counter = session.execute(
         select(m.InvoiceCounter.last_number).where(m.InvoiceCounter.id == 1).with_for_update()
@@ -354,10 +358,16 @@ def _number(ctx: Context, bulk: Bulk, statements: list[Statement]) -> None:
     session.execute(
         update(table_of(m.InvoiceCounter))
         .where(m.InvoiceCounter.id == 1)
-        .values(last_number=first + len(statements) - 1)
+        .values(last_number=first + count - 1)
     )
-    for k, st in enumerate(statements):
-        st.invoice["number"] = f"{INVOICE_PREFIX}{first + k:06d}"
+    return [f"{INVOICE_PREFIX}{first + k:06d}" for k in range(count)]
+
+
+def _number(ctx: Context, bulk: Bulk, statements: list[Statement]) -> None:
+    """The batch's invoices, written with provisional numbers, take their own (PostgreSQL:
+    last, so the counter is held only from here to the commit)."""
+    for st, number in zip(statements, _numbers(ctx, len(statements)), strict=True):
+        st.invoice["number"] = number
     bulk.update_each(
         m.Invoice, "number", [(st.invoice["id"], st.invoice["number"]) for st in statements]
     )
