@@ -39,7 +39,7 @@ from abonnement.domain.currencies import currency
 from abonnement.domain.invoices import Totals, totals
 from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
-from abonnement.services.billing_batch_bulk import Bulk
+from abonnement.services.billing_batch_bulk import Bulk, Prepared, prepare
 from abonnement.services.billing_batch_rows import Org, Sub, chunks, load, table_of
 from abonnement.services.billing_batch_statements import Statement, event_row, write_statements
 from abonnement.services.context import Context
@@ -77,6 +77,17 @@ class _Writes:
     statements: list[Statement] = field(default_factory=list)
     cursors_new: list[dict[str, Any]] = field(default_factory=list)
     cursors_moved: list[dict[str, Any]] = field(default_factory=list)
+    #: the audit records and events that name no invoice number, made ready for the database
+    #: before the write lock is taken (`prepare`): only the writing waits for it
+    ready: tuple[Prepared, Prepared] | None = None
+
+    def prepare(self, sqlite: bool) -> None:
+        numbered = {id(st.audit) for st in self.statements}
+        audits = [a for a in self.audits if id(a) not in numbered]
+        self.ready = (
+            prepare(m.AuditRecord, audits, sqlite),
+            prepare(m.Event, self.events, sqlite),
+        )
 
 
 # what is due: billing_run.next_day, on values -----------------------------------------------------
@@ -341,9 +352,12 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     bulk = Bulk(session)
     bulk.update(m.Subscription, "id", w.sub_updates)
     bulk.update(m.BillingSegment, "id", w.segments_ended)
-    numbered = {id(st.audit) for st in w.statements}
-    bulk.insert(m.AuditRecord, [a for a in w.audits if id(a) not in numbered])
-    bulk.insert(m.Event, w.events)
+    if w.ready is None:
+        w.prepare(bulk.sqlite)
+    assert w.ready is not None
+    audits, events = w.ready
+    bulk.insert(m.AuditRecord, audits)
+    bulk.insert(m.Event, events)
     bulk.insert(m.BillingCursor, w.cursors_new)
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
     if w.statements:
@@ -401,6 +415,8 @@ def run(ctx: Context, ids: list[int], until: datetime) -> Outcome:
         else:
             orgs = load(session, todo)
         staged = _stage_pass(ctx, orgs, until)
+        if apart:
+            staged.writes.prepare(sqlite=True)
         if seen is not None and _changed(session, seen):
             staged = _stage_pass(ctx, load(session, todo), until)
         _write(ctx, staged.writes, outcome)

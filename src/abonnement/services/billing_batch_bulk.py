@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
@@ -45,19 +46,14 @@ class Bulk:
         )
         return sorted(int(row[0]) for row in rows)
 
-    def insert(self, model: type[m.Base], rows: list[dict[str, Any]]) -> None:
+    def insert(self, model: type[m.Base], rows: list[dict[str, Any]] | Prepared) -> None:
+        """Insert rows (dicts with the same keys, in the same order), or rows prepared for this
+        database beforehand (`prepare`)."""
         if not rows:
             return
+        prepared = rows if isinstance(rows, Prepared) else prepare(model, rows, self.sqlite)
         table = table_of(model)
-        names = list(rows[0])
-        values: list[tuple[Any, ...]] = [tuple(row.values()) for row in rows]
-        converters = [self._converter(table.c[name].type) for name in names]
-        if any(converters):  # column by column: most columns need nothing
-            columns_of = list(zip(*values, strict=True))
-            for index, convert in enumerate(converters):
-                if convert is not None:
-                    columns_of[index] = tuple(map(convert, columns_of[index]))
-            values = list(zip(*columns_of, strict=True))
+        names, values = prepared.names, prepared.values
         columns = ", ".join(f'"{name}"' for name in names)
         if self.sqlite:
             marks = ", ".join("?" for _ in names)
@@ -136,17 +132,50 @@ class Bulk:
         )
 
     def _converter(self, kind: Any) -> Callable[[Any], Any] | None:
-        if isinstance(kind, sa.JSON):
-            return _json  # None too: the models store JSON null, as the ORM does
-        if not self.sqlite:
-            return None
-        if isinstance(kind, m.UTCDateTime):
-            return _sqlite_moment
-        if isinstance(kind, sa.Date):
-            return _sqlite_day
-        if isinstance(kind, sa.Boolean):
-            return _sqlite_flag
+        return _converter(kind, self.sqlite)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Rows of one table as the database stores them: column names and value tuples."""
+
+    names: list[str]
+    values: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def prepare(model: type[m.Base], rows: list[dict[str, Any]], sqlite: bool) -> Prepared:
+    """Rows (dicts with the same keys, in the same order) as `Bulk.insert` writes them: work
+    that needs no connection, so it can be done before the batch takes a lock."""
+    if not rows:
+        return Prepared([], [])
+    table = table_of(model)
+    names = list(rows[0])
+    values: list[tuple[Any, ...]] = [tuple(row.values()) for row in rows]
+    converters = [_converter(table.c[name].type, sqlite) for name in names]
+    if any(converters):  # column by column: most columns need nothing
+        columns_of = list(zip(*values, strict=True))
+        for index, convert in enumerate(converters):
+            if convert is not None:
+                columns_of[index] = tuple(map(convert, columns_of[index]))
+        values = list(zip(*columns_of, strict=True))
+    return Prepared(names, values)
+
+
+def _converter(kind: Any, sqlite: bool) -> Callable[[Any], Any] | None:
+    if isinstance(kind, sa.JSON):
+        return _json  # None too: the models store JSON null, as the ORM does
+    if not sqlite:
         return None
+    if isinstance(kind, m.UTCDateTime):
+        return _sqlite_moment
+    if isinstance(kind, sa.Date):
+        return _sqlite_day
+    if isinstance(kind, sa.Boolean):
+        return _sqlite_flag
+    return None
 
 
 _json = json_text  # the engine's serializer: the text the ORM stores
