@@ -355,9 +355,8 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     if w.ready is None:
         w.prepare(bulk.sqlite)
     assert w.ready is not None
-    audits, events = w.ready
-    bulk.insert(m.AuditRecord, audits)
-    bulk.insert(m.Event, events)
+    bulk.insert(m.AuditRecord, w.ready[0])
+    bulk.insert(m.Event, w.ready[1])
     bulk.insert(m.BillingCursor, w.cursors_new)
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
     if w.statements:
