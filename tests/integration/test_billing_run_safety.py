@@ -443,6 +443,14 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
             )
         assert reasons[(ends_up.id, "invoice", "cancellation")] == 1
         assert reasons[(ends_down.id, "credit_note", "cancellation")] == 1
+        with app.engine.connect() as conn:  # each final invoice is announced, as every invoice
+            finals = set(
+                conn.scalars(select(m.Invoice.number).where(m.Invoice.reason == "cancellation"))
+            )
+            announced = set(
+                conn.scalars(select(m.Event.subject_id).where(m.Event.type == "invoice.issued"))
+            )
+        assert finals and finals <= announced
         assert refunds == 2  # more credit than the newest charge: both purchases' charges
     finally:
         twin.close()

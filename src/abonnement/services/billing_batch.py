@@ -361,7 +361,7 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
     if w.statements:
         events = write_statements(ctx, bulk, w.statements)
-        outcome.invoices += sum(st.reason == "statement" for st in w.statements)
+        outcome.invoices += len(w.statements)
         outcome.events.extend(e["type"] for e in events if e["type"] in _ANNOUNCED)
         bulk.insert(m.AuditRecord, [st.audit for st in w.statements])
         bulk.insert(m.Event, events)

@@ -214,8 +214,6 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
         if announce:
             for payment in st.payments:
                 events += _payment_event(st, payment)
-        if st.reason != "statement":
-            continue  # a final invoice is announced by the subscription's expiry
         events.append(
             event_row(
                 st.org.id,

@@ -254,22 +254,24 @@ def do_day(d: Day, subs: list[m.Subscription], cursor: date) -> int:
     with billing.numbered_together(d.ctx):
         dunning.retry_due(d)
         trials = steps.end_trials(d, subs)
-        steps.end_terms(d, subs)
+        finals = steps.end_terms(d, subs)
         steps.move_ended(d, subs)
         steps.end_graces(d)
         statement = _statement(d, subs, cursor)
     for invoice in trials:
         d.emit(lc.EventType.INVOICE_ISSUED, invoice.number, total=invoice.total_minor)
         dunning.open_case_if_declined(d, invoice)
+    for invoice in finals:  # not charged: what they come to is the statement's to settle
+        d.emit(lc.EventType.INVOICE_ISSUED, invoice.number, total=invoice.total_minor)
     if statement is None:
-        return len(trials)
+        return len(trials) + len(finals)
     issued, refunds = statement
     if issued is not None:
         d.emit(lc.EventType.INVOICE_ISSUED, issued.number, total=issued.total_minor)
         dunning.open_case_if_declined(d, issued)
     for refund in refunds:
         d.emit(lc.EventType.CREDIT_REFUNDED, refund.id, amount=refund.amount_minor)
-    return len(trials) + (issued is not None)
+    return len(trials) + len(finals) + (issued is not None)
 
 
 def _statement(

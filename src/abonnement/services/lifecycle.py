@@ -148,19 +148,26 @@ def _anchor(ctx: Context, sub: m.Subscription) -> date:
     return plan.anchor if plan.segments else sub.term_start
 
 
-def end_terms(d: Day, subs: list[m.Subscription]) -> None:
+def end_terms(d: Day, subs: list[m.Subscription]) -> list[m.Invoice]:
     """Recurring-on subscriptions renew (monthly or annual; a reduction scheduled for renewal
     takes effect, and licenses assigned beyond it get a 90-day grace); recurring-off ones
-    expire at the end of their term."""
+    expire at the end of their term. Returns the final invoices the expiries issued (R11; the
+    day's statement settles them), for their events once they are numbered."""
+    finals: list[m.Invoice] = []
     for sub in subs:
         if sub.status is not Status.ACTIVE or sub.term_end > d.day:
             continue
         if lc.term_end_outcome(sub.recurring_billing) is lc.TermEnd.EXPIRE:
-            billing.on_service_end(d.ctx, d.org, sub, refund_now=False, reason="cancellation")
+            final = billing.on_service_end(
+                d.ctx, d.org, sub, refund_now=False, reason="cancellation"
+            )
+            if final is not None:
+                finals.append(final)
             d.change_status(sub, Status.EXPIRED, lc.EventType.EXPIRED, term_end=str(sub.term_end))
             continue
         while sub.term_end <= d.day:
             _renew(d, sub)
+    return finals
 
 
 def _renew(d: Day, sub: m.Subscription) -> None:
