@@ -41,7 +41,12 @@ from abonnement.domain.periods import Frequency, Period, period_containing
 from abonnement.domain.subscriptions import Status, transition
 from abonnement.services.billing_batch_bulk import Bulk, Prepared, prepare
 from abonnement.services.billing_batch_rows import Org, Sub, chunks, load, table_of
-from abonnement.services.billing_batch_statements import Statement, event_row, write_statements
+from abonnement.services.billing_batch_statements import (
+    Statement,
+    event_row,
+    ready_lines,
+    write_statements,
+)
 from abonnement.services.context import Context
 from abonnement.store import models as m
 
@@ -80,6 +85,7 @@ class _Writes:
     #: the audit records and events that name no invoice number, made ready for the database
     #: before the write lock is taken (`prepare`): only the writing waits for it
     ready: tuple[Prepared, Prepared] | None = None
+    lines: tuple[list[int], Prepared] | None = None  # the statements' lines (`ready_lines`)
 
     def prepare(self, sqlite: bool) -> None:
         numbered = {id(st.audit) for st in self.statements}
@@ -88,6 +94,7 @@ class _Writes:
             prepare(m.AuditRecord, audits, sqlite),
             prepare(m.Event, self.events, sqlite),
         )
+        self.lines = ready_lines(self.statements, sqlite)
 
 
 # what is due: billing_run.next_day, on values -----------------------------------------------------
@@ -360,7 +367,7 @@ def _write(ctx: Context, w: _Writes, outcome: Outcome) -> None:
     bulk.insert(m.BillingCursor, w.cursors_new)
     bulk.update(m.BillingCursor, "organization_id", w.cursors_moved)
     if w.statements:
-        events = write_statements(ctx, bulk, w.statements)
+        events = write_statements(ctx, bulk, w.statements, w.lines)
         outcome.invoices += len(w.statements)
         outcome.events.extend(e["type"] for e in events if e["type"] in _ANNOUNCED)
         bulk.insert(m.AuditRecord, [st.audit for st in w.statements])

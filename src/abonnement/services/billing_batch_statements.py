@@ -22,7 +22,7 @@ from abonnement.domain.money import Money
 from abonnement.payments import get_processor
 from abonnement.payments.base import PaymentRequest, Purpose
 from abonnement.services.billing import INVOICE_PREFIX, run_charge_reference
-from abonnement.services.billing_batch_bulk import Bulk
+from abonnement.services.billing_batch_bulk import Bulk, Prepared, prepare
 from abonnement.services.billing_batch_rows import Org, Sub, chunks, table_of
 from abonnement.services.context import Context
 from abonnement.store import models as m
@@ -68,9 +68,41 @@ def event_row(
     }
 
 
-def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> list[dict[str, Any]]:
-    """`billing.statement` for many organizations: numbered invoices with their lines, the
-    ledger entries, the renewal charges (a decline opens dunning). Returns the events.
+def ready_lines(statements: list[Statement], sqlite: bool) -> tuple[list[int], Prepared]:
+    """The statements' invoice lines as the database stores them, but for the invoice they
+    belong to (its id is taken under the lock): each line's statement, by its place."""
+    owners: list[int] = []
+    rows: list[dict[str, Any]] = []
+    for k, st in enumerate(statements):
+        for line in st.lines:
+            owners.append(k)
+            rows.append(
+                {
+                    "subscription_id": line.subscription_id,
+                    "kind": line.kind.value,
+                    "description": st.subs[line.subscription_id].offer.name,
+                    "period_start": line.period.start,
+                    "period_end": line.period.end,
+                    "start": line.start,
+                    "end": line.end,
+                    "quantity": line.quantity,
+                    "unit_price_minor": line.unit_price.minor,
+                    "amount_minor": line.amount.minor,
+                    "reverses_id": line.reverses,
+                }
+            )
+    return owners, prepare(m.InvoiceLine, rows, sqlite)
+
+
+def write_statements(
+    ctx: Context,
+    bulk: Bulk,
+    statements: list[Statement],
+    lines: tuple[list[int], Prepared] | None = None,
+) -> list[dict[str, Any]]:
+    """`billing.statement` for many organizations: numbered invoices with their lines (made
+    ready beforehand, `ready_lines`, or here), the ledger entries, the renewal charges (a
+    decline opens dunning). Returns the events.
 
     On PostgreSQL the invoices are numbered last: the counter row that keeps the numbers
     gap-free is locked from then until the commit, and every other transaction that issues an
@@ -82,7 +114,6 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
     # commit, counter or not: its invoices take their numbers at once, and are written with them.
     numbers = _numbers(ctx, len(statements)) if bulk.sqlite else None
     invoices: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
     for k, (st, invoice_id) in enumerate(zip(statements, invoice_ids, strict=True)):
         account = st.org.account
         cur = currency(account.currency)
@@ -116,25 +147,15 @@ def write_statements(ctx: Context, bulk: Bulk, statements: list[Statement]) -> l
             "created_at": st.at,
         }
         invoices.append(st.invoice)
-        for line in st.lines:
-            lines.append(
-                {
-                    "invoice_id": invoice_id,
-                    "subscription_id": line.subscription_id,
-                    "kind": line.kind.value,
-                    "description": st.subs[line.subscription_id].offer.name,
-                    "period_start": line.period.start,
-                    "period_end": line.period.end,
-                    "start": line.start,
-                    "end": line.end,
-                    "quantity": line.quantity,
-                    "unit_price_minor": line.unit_price.minor,
-                    "amount_minor": line.amount.minor,
-                    "reverses_id": line.reverses,
-                }
-            )
     bulk.insert(m.Invoice, invoices)
-    bulk.insert(m.InvoiceLine, lines)
+    owners, ready = lines if lines is not None else ready_lines(statements, bulk.sqlite)
+    bulk.insert(
+        m.InvoiceLine,
+        Prepared(
+            ["invoice_id", *ready.names],
+            [(invoice_ids[k], *row) for k, row in zip(owners, ready.values, strict=True)],
+        ),
+    )
     # billing.collect for a renewal: method after method until one is not declined; what the
     # organization owes counts its final invoices of the day, issued before the statement
     owed: dict[int, int] = {}
