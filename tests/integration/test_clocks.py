@@ -228,6 +228,15 @@ def test_real_runs_killed_at_random_points_lose_and_repeat_nothing(
     for org in [*healthy, dunned]:
         buy(world, org, "std-monthly", 3)
         buy(world, org, "std-annual", 2)
+    # A term that ends with recurring billing off after a reduction (R11, R12): the final
+    # credit note outweighs the statement beside it, and the credit goes back to the cards (R13).
+    ending = world.org("Ending")
+    ends = buy(world, ending, "prem-monthly", 20)
+    buy(world, ending, "basic-monthly", 1)
+    admin = ending.admins["billing_admin"]
+    app.run(admin, subscriptions.set_recurring_billing, ends, False)
+    move(app, date(2026, 3, 15))
+    app.run(admin, subscriptions.set_quantity, ends, 2)
     until = "2026-10-02T12:00:00+00:00"  # in the past: the run refuses the future
     command = [sys.executable, "-c", "from abonnement.cli.main import app; app()"]
     env = {**os.environ, "ABONNEMENT_DATABASE_URL": database_url, "ABONNEMENT_LOCALE": "en"}
@@ -292,6 +301,19 @@ def test_real_runs_killed_at_random_points_lose_and_repeat_nothing(
         "subscription.disabled": 1,
         "subscription.deleted": 1,
     }
+    finals = [
+        i
+        for i in app.read(app.operator, invoices.list_invoices, ending.id)
+        if i.kind == "credit_note"
+    ]
+    assert len(finals) == 1 and finals[0].issue_date == date(2026, 4, 2)
+    refunds = [
+        p for p in app.read(app.operator, invoices.list_payments, ending.id) if p.kind == "refund"
+    ]
+    assert [p.status for p in refunds] == ["succeeded"] * 2
+    assert receivable(app, ending) == 0
+    happened = Counter(events(app, ending.id))
+    assert (happened["credit.refunded"], happened["subscription.expired"]) == (2, 1)
     # No money moved twice: every succeeded charge and refund has its own processor reference.
     refs = [p.processor_ref for p in rows(app, m.Payment, status="succeeded")]
     assert len(refs) == len(set(refs))
