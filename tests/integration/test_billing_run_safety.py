@@ -380,6 +380,9 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
     app.run(
         ends_down.admins["billing_admin"], subscriptions.set_recurring_billing, ending_down, False
     )
+    # A reduction so deep that the next statement is a credit note: refunded at once (R12, R13).
+    plunges = world.org("Plunges")
+    plunged = buy(world, plunges, "prem-monthly", 20)
     bank = world.org("Bank", payment="bank_account")
     buy(world, bank, "prem-monthly", 6)
     world.org("Idle")
@@ -392,6 +395,7 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
     move(app, date(2026, 3, 15))
     app.run(shrinks.admins["billing_admin"], subscriptions.set_quantity, shrunk, 12)
     app.run(ends_down.admins["billing_admin"], subscriptions.set_quantity, ending_down, 2)
+    app.run(plunges.admins["billing_admin"], subscriptions.set_quantity, plunged, 1)
 
     staged = Counter[int]()
     staged_days = set[tuple[int, date]]()
@@ -425,12 +429,17 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
             ends.id,
             ends_up.id,
             ends_down.id,
+            plunges.id,
             bank.id,
             annual.id,
         }
         assert 0 < sum(staged.values()) < days
         # The days the terms ended on, final invoice, credit note and refund, were batched.
-        assert {(ends_up.id, date(2026, 4, 2)), (ends_down.id, date(2026, 4, 2))} <= staged_days
+        assert {
+            (ends_up.id, date(2026, 4, 2)),
+            (ends_down.id, date(2026, 4, 2)),
+            (plunges.id, date(2026, 4, 2)),
+        } <= staged_days
         with app.engine.connect() as conn:
             reasons = Counter(
                 (row.organization_id, row.kind, row.reason)
@@ -451,7 +460,9 @@ def test_the_batched_run_writes_exactly_what_the_one_by_one_run_writes(
                 conn.scalars(select(m.Event.subject_id).where(m.Event.type == "invoice.issued"))
             )
         assert finals and finals <= announced
-        assert refunds == 2  # more credit than the newest charge: both purchases' charges
+        assert reasons[(plunges.id, "credit_note", "statement")] == 1
+        # EndsDown's credit is more than its newest charge: both purchases' charges; Plunges' one
+        assert refunds == 3
     finally:
         twin.close()
         if drop is not None:
