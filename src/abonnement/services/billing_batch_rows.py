@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import BigInteger, Table, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from abonnement.domain import invoicing as inv
@@ -131,7 +132,7 @@ def load(session: Session, ids: list[int]) -> dict[int, Org]:
     in a snapshot of its own and checks, once it holds the write lock, that nothing it read has
     changed since: `billing_batch`.)"""
     offers = _offers(session)
-    q = _queries()
+    q = _queries(session.get_bind().dialect.name)
     orgs: dict[int, Org] = {}
     for chunk in chunks(ids):
         for row in session.execute(q.organizations, {"ids": chunk}):
@@ -194,8 +195,21 @@ class _Queries:
 
 
 @functools.cache
-def _queries() -> _Queries:
-    ids: Any = bindparam("ids", expanding=True)
+def _queries(dialect: str) -> _Queries:
+    """On PostgreSQL the ids are one array (`= ANY(:ids)`): one placeholder, so the driver
+    parses the statement once, not a list of hundreds of them on every call."""
+    if dialect == "postgresql":
+        array: Any = bindparam("ids", type_=ARRAY(BigInteger))
+
+        def within(column: Any) -> Any:
+            return column == any_(array)
+
+    else:
+        expanding: Any = bindparam("ids", expanding=True)
+
+        def within(column: Any) -> Any:
+            return column.in_(expanding)
+
     o = table_of(m.Organization)
     s = table_of(m.Subscription)
     a = table_of(m.BillingAccount)
@@ -206,24 +220,24 @@ def _queries() -> _Queries:
     c = m.BillingCursor
     return _Queries(
         organizations=select(o.c.id, o.c.name, o.c.country, o.c.time_zone, o.c.created_at)
-        .where(o.c.id.in_(ids))
+        .where(within(o.c.id))
         .order_by(o.c.id)
         .with_for_update(),
         subscriptions=select(
             *(s.c[name] for name in _SUB_COLUMNS),
         )
-        .where(s.c.organization_id.in_(ids))
+        .where(within(s.c.organization_id))
         .order_by(s.c.id)
         .with_for_update(),
-        cursors=select(c.organization_id, c.processed_through).where(c.organization_id.in_(ids)),
+        cursors=select(c.organization_id, c.processed_through).where(within(c.organization_id)),
         busy=(
             *(
                 select(model.organization_id).where(
-                    model.organization_id.in_(ids), model.status == "open"
+                    within(model.organization_id), model.status == "open"
                 )
                 for model in (m.DunningCase, m.LicenseGrace)
             ),
-            select(m.TestClock.organization_id).where(m.TestClock.organization_id.in_(ids)),
+            select(m.TestClock.organization_id).where(within(m.TestClock.organization_id)),
         ),
         accounts=select(
             a.c.id,
@@ -234,16 +248,16 @@ def _queries() -> _Queries:
             a.c.payment_terms_days,
             a.c.bill_to_name,
             a.c.bill_to_address,
-        ).where(a.c.organization_id.in_(ids)),
+        ).where(within(a.c.organization_id)),
         methods=select(p.c.id, p.c.organization_id, p.c.kind, p.c.processor, p.c.processor_token)
-        .where(p.c.organization_id.in_(ids), p.c.removed_at.is_(None))
+        .where(within(p.c.organization_id), p.c.removed_at.is_(None))
         .order_by(p.c.organization_id, p.c.is_default.desc(), p.c.id.desc()),
         receivables=select(le.c.billing_account_id, func.sum(le.c.amount_minor))
-        .where(le.c.billing_account_id.in_(ids), le.c.account == "receivable")
+        .where(within(le.c.billing_account_id), le.c.account == "receivable")
         .group_by(le.c.billing_account_id),
         segments=select(seg.c.id, seg.c.subscription_id, seg.c.start, seg.c.end, seg.c.quantity)
         .add_columns(seg.c.unit_price_minor)
-        .where(seg.c.subscription_id.in_(ids))
+        .where(within(seg.c.subscription_id))
         .order_by(seg.c.subscription_id, seg.c.start, seg.c.id),
         lines=select(
             line.c.id,
@@ -258,7 +272,7 @@ def _queries() -> _Queries:
             line.c.amount_minor,
             line.c.reverses_id,
         )
-        .where(line.c.subscription_id.in_(ids))
+        .where(within(line.c.subscription_id))
         .order_by(line.c.id),
     )
 
@@ -287,7 +301,7 @@ def load_plans(session: Session, subs: dict[int, Sub]) -> None:
     """`billing.plan` and `billing.issued_lines` for every subscription of the batch."""
     segments: dict[int, list[Any]] = defaultdict(list)
     lines: dict[int, list[Any]] = defaultdict(list)
-    q = _queries()
+    q = _queries(session.get_bind().dialect.name)
     for chunk in chunks(list(subs)):
         for row in session.execute(q.segments, {"ids": chunk}).all():
             segments[row.subscription_id].append(row)
