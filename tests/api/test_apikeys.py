@@ -244,6 +244,38 @@ def test_last_used_is_written_at_most_once_a_minute(
     assert last_used() == clock.now().isoformat()
 
 
+def test_a_license_assignment_reads_the_callers_organization_once(
+    shop: Harness, tenant: Tenant
+) -> None:
+    """The busiest request: the key, its user's roles and organization (with its test clock) in
+    one query, then the locked subscriptions (R4), the licenses they hold, and the change with
+    its audit record and event, one statement on PostgreSQL. The organization is not read again,
+    and the answer is the same."""
+    admin = shop.client(tenant.keys["license_admin"])
+    org = tenant.id
+    shop.client(tenant.keys["global_admin"]).ok(
+        "POST",
+        f"/v1/organizations/{org}/subscriptions",
+        {"offer": "std-monthly", "quantity": 3},
+        201,
+    )
+    people = shop.people(tenant, 2)
+    admin.ok("GET", "/v1/products")  # the key's last use is recorded now, not below
+    path = f"/v1/organizations/{org}/licenses/STD"
+    with statements(shop) as seen:
+        assigned = admin.ok("POST", f"{path}/assign", {"user_ids": people})
+    assert (assigned["license"]["assigned"], assigned["license"]["available"]) == (2, 1)
+    with statements(shop) as unseen:
+        unassigned = admin.ok("POST", f"{path}/unassign", {"user_ids": people[:1]})
+    assert (unassigned["license"]["assigned"], unassigned["license"]["available"]) == (1, 2)
+    postgres = shop.engine.engine.dialect.name == "postgresql"
+    for run in (seen, unseen):
+        assert len(run) == (4 if postgres else 7), run  # SQLite: BEGIN IMMEDIATE too
+        assert not any("FROM organizations" in s for s in run), run
+    holders = admin.ok("GET", f"/v1/organizations/{org}/licenses")
+    assert [v["user_ids"] for v in holders if v["product_sku"] == "STD"] == [people[1:]]
+
+
 # -- the endpoints ------------------------------------------------------------------------------
 def test_make_list_and_revoke_keys_over_the_api(shop: Harness, tenant: Tenant) -> None:
     admin = shop.client(tenant.keys["global_admin"])

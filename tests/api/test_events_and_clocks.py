@@ -225,6 +225,33 @@ def test_a_test_clock_over_http_runs_the_billing_run_and_its_events(shop: Harnes
     )
 
 
+def test_an_organization_keys_change_reads_its_organizations_test_clock(shop: Harness) -> None:
+    """The caller's organization is read with its key (one query): a license admin's
+    assignments on an organization with a test clock happen at the clock's time, and another
+    organization's clock is not theirs."""
+    h = shop
+    a, _sub = _buy_on_a_clock(h)
+    b = h.tenant("Fabrikam")
+    h.client(b.keys["global_admin"]).ok(
+        "POST",
+        f"/v1/organizations/{b.id}/subscriptions",
+        {"offer": "std-monthly", "quantity": 2},
+        201,
+    )
+    for tenant in (a, b):
+        people = h.people(tenant, 2)
+        admin = h.client(tenant.keys["license_admin"])
+        admin.ok("POST", f"/v1/organizations/{tenant.id}/licenses/STD/assign", {"user_ids": people})
+        admin.ok(
+            "POST", f"/v1/organizations/{tenant.id}/licenses/STD/unassign", {"user_ids": people[:1]}
+        )
+    for kind in ("license.assigned", "license.unassigned"):
+        (on_clock,) = _events(h, a.id, f"&type={kind}")
+        assert _at(on_clock["created_at"]) == _at("2027-01-04T08:00:00Z")
+        (on_system,) = _events(h, b.id, f"&type={kind}")
+        assert _at(on_system["created_at"]) == h.engine.clock.now()
+
+
 def test_a_refund_in_the_billing_run_is_announced(shop: Harness) -> None:
     h = shop
     a, sub = _buy_on_a_clock(h)

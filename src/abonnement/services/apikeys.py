@@ -303,8 +303,10 @@ def _unauthenticated() -> Exception:
     return error(Code.UNAUTHENTICATED)
 
 
-#: Everything authentication needs, in one round trip: the key, its user, and the roles the
-#: user holds now (one row per role; one row with no role, or no user, otherwise).
+#: Everything authentication needs, in one round trip: the key, its user, the roles the user
+#: holds now (one row per role; one row with no role, or no user, otherwise), and the time of
+#: the test clock of the user's organization, if one is attached (so the use case that follows
+#: in the same transaction need not read its organization again).
 _KEY_WITH_ROLES = (
     select(
         m.ApiKey.secret_hash,
@@ -316,10 +318,12 @@ _KEY_WITH_ROLES = (
         m.User.organization_id,
         m.User.email,
         m.UserRole.role,
+        m.TestClock.now.label("clock_now"),
     )
     .select_from(m.ApiKey)
     .outerjoin(m.User, m.User.id == m.ApiKey.user_id)
     .outerjoin(m.UserRole, m.UserRole.user_id == m.User.id)
+    .outerjoin(m.TestClock, m.TestClock.organization_id == m.User.organization_id)
     .where(m.ApiKey.key_id == bindparam("key_id"))
 )
 
@@ -329,8 +333,8 @@ def authenticate(ctx: Context, token: str, *, pepper: bytes) -> Authenticated:
     Malformed, mistyped, unknown and revoked keys are all refused alike (UNAUTHENTICATED); a
     mistyped one without a database lookup. Reads only: run it with `Abonnement.read`.
 
-    One query (Core, not the ORM: this runs on every request) reads the key, its user and the
-    user's roles together."""
+    One query (Core, not the ORM: this runs on every request) reads the key, its user, the
+    user's roles and their organization's test clock together."""
     parsed = parse(token)
     if parsed is None:
         raise _unauthenticated()
@@ -353,6 +357,7 @@ def authenticate(ctx: Context, token: str, *, pepper: bytes) -> Authenticated:
         user_id=row.user_id,
         roles=frozenset(r.role for r in rows if r.role is not None),
     )
+    ctx.uow.organizations_read[row.organization_id] = row.clock_now
     return Authenticated(actor, parsed.key_id, stale)
 
 

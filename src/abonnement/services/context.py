@@ -18,6 +18,7 @@ from abonnement.domain.roles import Action, Role, allowed
 from abonnement.domain.subscriptions import SubscriptionFacts
 from abonnement.services import events
 from abonnement.store import models as m
+from abonnement.store.repository import Change
 from abonnement.store.uow import UnitOfWork
 
 
@@ -81,8 +82,13 @@ class Context:
         if self.clock_pinned or organization_id is None:
             return self.clock
         if organization_id not in self._test_clocks:
-            at = self.uow.session.scalar(
-                select(m.TestClock.now).where(m.TestClock.organization_id == organization_id)
+            read = self.uow.organizations_read
+            at = (
+                read[organization_id]
+                if organization_id in read
+                else self.uow.session.scalar(
+                    select(m.TestClock.now).where(m.TestClock.organization_id == organization_id)
+                )
             )
             self._test_clocks[organization_id] = FixedClock(at) if at is not None else None
         return self._test_clocks[organization_id] or self.clock
@@ -134,7 +140,13 @@ class Context:
         """`organization()` for a use case that needs only the organization's id (and its test
         clock): the same checks, without loading the organization."""
         orgs = self.uow.organizations
-        if self.clock_pinned or organization_id in self._test_clocks:
+        read = self.uow.organizations_read
+        if organization_id in read:  # read in this transaction, with its clock (authentication)
+            found = True
+            if not self.clock_pinned and organization_id not in self._test_clocks:
+                at = read[organization_id]
+                self._test_clocks[organization_id] = FixedClock(at) if at is not None else None
+        elif self.clock_pinned or organization_id in self._test_clocks:
             found = orgs.exists(organization_id)
         else:
             ref = orgs.ref_with_test_clock(organization_id)
@@ -177,9 +189,12 @@ class Context:
         organization_id: int | None,
         before: Mapping[str, Any] | None = None,
         after: Mapping[str, Any] | None = None,
+        change: Change | None = None,
     ) -> None:
         """Every change leaves a record: who, what, when, before and after; and the changes a
-        webhook receiver cares about leave an event beside it (services/events.py)."""
+        webhook receiver cares about leave an event beside it (services/events.py). `change`,
+        the statement that makes the change, if it is not written yet, runs first: on
+        PostgreSQL in the record's own statement (one round trip for both)."""
         record: dict[str, Any] = {
             "organization_id": organization_id,
             "actor": self.actor.label,
@@ -192,7 +207,7 @@ class Context:
             "at": self.now(),
         }
         self.uow.session.flush()  # what the record speaks of is written first
-        self.uow.audit.insert(record, events.for_audit(self, record))
+        self.uow.audit.insert(record, events.for_audit(self, record), change)
 
 
 def record_change(ctx: Context, action: str, sub: m.Subscription, before: dict[str, Any]) -> None:

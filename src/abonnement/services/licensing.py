@@ -146,11 +146,17 @@ def assign(
                 }
             )
             seats -= 1
-    try:
-        ctx.uow.assignments.insert_many(rows)
+    try:  # the assignments and their audit record: one statement on PostgreSQL
+        ctx.audit(
+            "license.assign",
+            "product",
+            sku,
+            organization_id=org_id,
+            after={"user_ids": ids},
+            change=ctx.uow.assignments.inserting(rows),
+        )
     except IntegrityError:  # the same person assigned by a concurrent request
         raise error(Code.CONCURRENT_CHANGE) from None
-    ctx.audit("license.assign", "product", sku, organization_id=org_id, after={"user_ids": ids})
     assigned = sum(counts.values()) + len(ids)
     return AssignmentResultView(
         product_sku=sku, user_ids=ids, license=_license_counts(sku, name, subs, assigned)
@@ -168,8 +174,14 @@ def unassign(
         if user_id not in holding:
             user = _email(ctx, org_id, user_id)
             raise error(Code.LICENSE_NOT_ASSIGNED, user=user, product=name)
-    ctx.uow.assignments.delete_for_users(ids, product_id)
-    ctx.audit("license.unassign", "product", sku, organization_id=org_id, before={"user_ids": ids})
+    ctx.audit(
+        "license.unassign",
+        "product",
+        sku,
+        organization_id=org_id,
+        before={"user_ids": ids},
+        change=ctx.uow.assignments.deleting(ids, product_id),
+    )
     assigned = sum(counts.values()) - len(ids)
     return AssignmentResultView(
         product_sku=sku, user_ids=ids, license=_license_counts(sku, name, subs, assigned)

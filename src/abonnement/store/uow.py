@@ -7,6 +7,7 @@ the block without `commit()` rolls everything back, so an error never leaves a p
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from types import TracebackType
 
@@ -31,6 +32,10 @@ class UnitOfWork:
         self.read_only = read_only
         self.session: Session
         self._before_commit: dict[str, Callable[[], None]] = {}
+        #: Organizations this transaction has already read, each with the time of its test
+        #: clock (None: no clock attached): authentication reads the caller's organization in
+        #: its one query, so the use case need not read it again (`Context.organization_ref`).
+        self.organizations_read: dict[int, datetime | None] = {}
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -45,6 +50,7 @@ class UnitOfWork:
         self.callbacks = r.Callbacks(s)
         self.audit = r.Audit(s)
         self._before_commit = {}
+        self.organizations_read = {}
         return self
 
     def __exit__(
@@ -80,5 +86,6 @@ class UnitOfWork:
         `session.info`: invoices still to number, events waiting for those numbers), so a unit
         of work used on after a rollback (the billing run's next organization) starts clean."""
         self._before_commit.clear()
+        self.organizations_read.clear()
         self.session.rollback()
         self.session.info.clear()
