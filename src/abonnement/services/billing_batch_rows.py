@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, any_, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    TypeDecorator,
+    Unicode,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -26,6 +36,7 @@ from abonnement.domain.money import Money
 from abonnement.domain.periods import Frequency, Period
 from abonnement.domain.subscriptions import Status
 from abonnement.store import models as m
+from abonnement.store.db import json_text
 
 IN_LIST = 900  # ids per IN (...) list, under every database's parameter limit
 
@@ -139,26 +150,26 @@ def load(session: Session, ids: list[int]) -> dict[int, Org]:
             orgs[row.id] = Org(row.id, row.name, row.country, row.time_zone, row.created_at)
     subs: dict[int, Sub] = {}
     for chunk in chunks(ids):
-        for row in session.execute(q.subscriptions, {"ids": chunk}).all():
+        # positional, in `_SUB_COLUMNS` order: a row's attributes by name cost more than the
+        # rest of making the value
+        for (
+            sub_id,
+            org_id,
+            offer_id,
+            status,
+            channel,
+            *values,
+        ) in session.execute(q.subscriptions, {"ids": chunk}).all():
             sub = Sub(
-                row.id,
-                row.organization_id,
-                offers[row.offer_id],
-                _STATUSES[row.status],
-                _CHANNELS[row.channel],
-                row.currency,
-                row.quantity,
-                row.prepaid_quantity,
-                row.recurring_billing,
-                row.credit_check_pending,
-                row.term_start,
-                row.term_end,
-                row.pending_quantity,
-                row.pending_effective,
-                row.status_changed_at,
+                sub_id,
+                org_id,
+                offers[offer_id],
+                _STATUSES[status],
+                _CHANNELS[channel],
+                *values,
             )
-            subs[sub.id] = sub
-            orgs[sub.organization_id].subs.append(sub)
+            subs[sub_id] = sub
+            orgs[org_id].subs.append(sub)
     for chunk in chunks(ids):
         params = {"ids": chunk}
         for cursor_row in session.execute(q.cursors, params):
@@ -180,7 +191,7 @@ def load(session: Session, ids: list[int]) -> dict[int, Org]:
 
 @dataclass(frozen=True)
 class _Queries:
-    """The batch's reads, each built once with its ids as one expanding parameter: compiled
+    """The batch's reads, each built once with its ids as one parameter (`_queries`): compiled
     once and cached by the engine, whatever the batch."""
 
     organizations: Any
@@ -194,21 +205,35 @@ class _Queries:
     lines: Any
 
 
+class _IdList(TypeDecorator[list[int]]):
+    """SQLite: a list of ids bound as one JSON array, read back with `json_each`."""
+
+    impl = Unicode
+    cache_ok = True
+
+    def process_bind_param(self, value: list[int] | None, dialect: Any) -> str | None:
+        return json_text(value) if value is not None else None
+
+
 @functools.cache
 def _queries(dialect: str) -> _Queries:
-    """On PostgreSQL the ids are one array (`= ANY(:ids)`): one placeholder, so the driver
-    parses the statement once, not a list of hundreds of them on every call."""
+    """The ids are one parameter, so each statement's text is the same whatever the batch and
+    the driver parses it once, not a list of hundreds of placeholders on every call: an array
+    on PostgreSQL (`= ANY(:ids)`), a JSON array on SQLite (`IN (SELECT value FROM
+    json_each(:ids))`)."""
     if dialect == "postgresql":
         array: Any = bindparam("ids", type_=ARRAY(BigInteger))
 
-        def within(column: Any) -> Any:
-            return column == any_(array)
+        def within(key: Any) -> Any:
+            return key == any_(array)
 
     else:
-        expanding: Any = bindparam("ids", expanding=True)
+        listed: Any = select(column("value")).select_from(
+            func.json_each(bindparam("ids", type_=_IdList()))
+        )
 
-        def within(column: Any) -> Any:
-            return column.in_(expanding)
+        def within(key: Any) -> Any:
+            return key.in_(listed.scalar_subquery())
 
     o = table_of(m.Organization)
     s = table_of(m.Subscription)
@@ -303,39 +328,53 @@ def load_plans(session: Session, subs: dict[int, Sub]) -> None:
     lines: dict[int, list[Any]] = defaultdict(list)
     q = _queries(session.get_bind().dialect.name)
     for chunk in chunks(list(subs)):
+        # rows by position (`_Queries.segments`, `.lines`): cheaper than by name, many times
         for row in session.execute(q.segments, {"ids": chunk}).all():
-            segments[row.subscription_id].append(row)
+            segments[row[1]].append(row)
         for row in session.execute(q.lines, {"ids": chunk}).all():
-            lines[row.subscription_id].append(row)
+            lines[row[1]].append(row)
     values = _Values()
+    money, period, kinds = values.money, values.period, _KINDS
+    segment, line = inv.Segment, inv.Line  # the classes, bound once
     for sub in subs.values():
         cur = currency(sub.currency)
-        rows = segments.get(sub.id, [])
-        anchor = rows[0].start if rows else sub.term_start
-        sub.plan = inv.BillingPlan(
-            subscription_id=sub.id,
-            anchor=min(anchor, sub.term_start) if rows else anchor,
-            frequency=sub.offer.billing_frequency,
-            segments=tuple(
-                inv.Segment(r.start, r.end, r.quantity, values.money(r.unit_price_minor, cur))
-                for r in rows
-            ),
-        )
-        sub.open_segment = next(((r.id, r.start) for r in rows if r.end is None), None)
+        sub_id = sub.id
+        rows = segments.get(sub_id, ())
+        open_segment = None
+        plan: list[inv.Segment] = []
+        for seg_id, _sub, start, end, quantity, price in rows:
+            plan.append(segment(start, end, quantity, money(price, cur)))
+            if end is None and open_segment is None:
+                open_segment = (seg_id, start)
+        anchor = min(rows[0][2], sub.term_start) if rows else sub.term_start
+        sub.plan = inv.BillingPlan(sub_id, anchor, sub.offer.billing_frequency, tuple(plan))
+        sub.open_segment = open_segment
         sub.issued = [
-            inv.Line(
-                subscription_id=r.subscription_id,
-                kind=_KINDS[r.kind],
-                period=values.period(r.period_start, r.period_end),
-                start=r.start,
-                end=r.end,
-                quantity=r.quantity,
-                unit_price=values.money(r.unit_price_minor, cur),
-                amount=values.money(r.amount_minor, cur),
-                ref=r.id,
-                reverses=r.reverses_id,
+            line(
+                sub_id,
+                kinds[kind],
+                period(period_start, period_end),
+                start,
+                end,
+                quantity,
+                money(unit_price, cur),
+                money(amount, cur),
+                line_id,
+                reverses,
             )
-            for r in lines.get(sub.id, [])
+            for (
+                line_id,
+                _sub,
+                kind,
+                period_start,
+                period_end,
+                start,
+                end,
+                quantity,
+                unit_price,
+                amount,
+                reverses,
+            ) in lines.get(sub_id, ())
         ]
 
 
