@@ -22,8 +22,10 @@ whole and with its cursor, and does the rest here, one organization at a time.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -113,6 +115,37 @@ def run(
     if partition is not None:
         ids = [i for i in ids if i % partition[1] == partition[0]]
     ctx.uow.rollback()  # only read so far: let go of SQLite's lock while the batches read
+    with fewer_collections():
+        return _run(ctx, ids, until, on_test_clock, progress, batch)
+
+
+#: The cyclic garbage collector's thresholds during a billing run (`fewer_collections`).
+RUN_GC_THRESHOLDS = (100_000, 50, 1000)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """A billing run allocates millions of short-lived values that hold no cycles (rows, dicts,
+    invoice lines), which reference counting frees at once; at the interpreter's default
+    thresholds (700 allocations) the cyclic collector would still go over the heap thousands of
+    times, a fifth of a run's CPU (7.3 of 34 s at N = 100,000). During the run it collects
+    every 100,000 allocations instead; the thresholds are restored afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(*RUN_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _run(
+    ctx: Context,
+    ids: list[int],
+    until: datetime,
+    on_test_clock: set[int],
+    progress: Progress | None,
+    batch: int,
+) -> RunSummary:
     total = Tally()
     failed: list[FailureView] = []
     done = 0
