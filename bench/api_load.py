@@ -56,6 +56,7 @@ from typing import IO, Any
 
 import httpx
 import psycopg
+from machine import probe
 from psycopg import sql
 
 from abonnement.app import Abonnement
@@ -475,7 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     secret = secrets.token_urlsafe(48)
     extra_env = dict(item.split("=", 1) for item in args.server_env)
-    report: dict[str, Any] = {"benchmark": "api_load", "uptime_before": uptime()}
+    report: dict[str, Any] = {
+        "benchmark": "api_load",
+        "uptime_before": uptime(),
+        "machine_before": probe(),
+    }
     with scratch_database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
         log(f"database {url.rpartition('/')[2]}: migrating and seeding")
         settings = Settings(database_url=url, environment="production", secret_key=secret)
@@ -556,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{figures.get('error_kinds') or figures.get('statuses') or ''}"
                 )
     report["uptime_after"] = uptime()
+    report["machine_after"] = probe()
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     failed = any(report[p]["errors"] for p in args.phases)
     return 1 if failed else 0

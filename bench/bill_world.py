@@ -109,24 +109,33 @@ class Writer:
                 make_url(db.url).set(drivername="postgresql").render_as_string(False)
             )
 
-    def rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def ready(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Rows with their values in the form this database's driver takes."""
+        value = _sqlite_value if self.db.kind == "sqlite" else _pg_value
+        return [tuple(value(v) for v in row) for row in rows]
+
+    def rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        converted: bool = False,
+    ) -> None:
+        """Insert rows; `converted` when they are `ready` already."""
         if not rows:
             return
+        values = rows if converted else self.ready(rows)
+        cols = ", ".join(f'"{c}"' for c in columns)
         if self.db.kind == "sqlite":
             marks = ", ".join("?" for _ in columns)
-            cols = ", ".join(f'"{c}"' for c in columns)
-            self.conn.executemany(
-                f"INSERT INTO {table} ({cols}) VALUES ({marks})",
-                [tuple(_sqlite_value(v) for v in row) for row in rows],
-            )
+            self.conn.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
         else:
-            cols = ", ".join(f'"{c}"' for c in columns)
             with (
                 self.conn.cursor() as cursor,
                 cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy,
             ):
-                for row in rows:
-                    copy.write_row([_pg_value(v) for v in row])
+                for row in values:
+                    copy.write_row(row)
 
     def commit(self) -> None:
         self.conn.commit()

@@ -89,4 +89,5 @@ def test_a_short_run_prints_every_figure_without_errors_and_drops_its_database(
     assert report["server"]["database"].startswith("postgresql")
     assert report["client"]["kind"] == client
     assert report["uptime_before"] and report["uptime_after"]
+    assert report["machine_before"]["probe_ms"] > 0 < report["machine_after"]["probe_ms"]
     assert report["server"]["database_name"] not in _databases()

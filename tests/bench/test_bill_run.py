@@ -25,6 +25,7 @@ FIGURES = {
     "ledger_rows_per_s",
     "peak_rss_mib",
     "raw_insert_rows_per_s",
+    "rows_written_per_s",
     "run_seconds",
     "load_before",
     "load_after_run",
@@ -51,6 +52,7 @@ def test_a_tiny_run_prints_every_figure_and_bills_every_subscription(backend: st
     assert set(figures) >= FIGURES
     assert figures["database"] == backend
     assert figures["n"] == 200
+    assert figures["load_before"]["probe_ms"] > 0  # the machine's speed, beside its figures
     assert figures["failed"] == 0
     data = figures["data"]
     # Every subscription came to the end of its term: renewed, or expired with recurring off.
