@@ -201,6 +201,8 @@ def test_bill_with_workers_and_partitions_shares_the_run_without_overlap(
     assert (summary["organizations"], summary["days"], summary["invoices"]) == (5, 5, 5)  # May
     again = json.loads(cli(database_url, "--json", "bill", "--until", until).stdout)
     assert (again["days"], again["invoices"]) == (0, 0)
+    said = cli(database_url, "bill", "--until", until).stdout  # a rerun says it did nothing
+    assert "0 days, 0 invoices; events: none." in " ".join(said.split())
     for org in orgs:
         issued = app.read(app.operator, invoices.list_invoices, org.id)
         assert [i.issue_date.month for i in issued] == [3, 4, 5]

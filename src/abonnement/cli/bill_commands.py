@@ -61,10 +61,6 @@ def _instant(field: str, value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _events(events: dict[str, int]) -> str:
-    return ", ".join(f"{kind} × {count}" for kind, count in events.items()) or "-"
-
-
 # -- bill -----------------------------------------------------------------------------------------
 def _partition(value: str | None) -> tuple[int, int]:
     if value is None:
@@ -217,7 +213,7 @@ def _show_summary(summary: RunSummary) -> None:
             organizations=summary.organizations,
             days=summary.days,
             invoices=summary.invoices,
-            events=_events(summary.events),
+            events=o.event_counts(summary.events),
         )
     )
     if summary.skipped_test_clocks:
@@ -284,7 +280,7 @@ def _show_advance(view: AdvanceView) -> None:
             now=o.moment(view.clock.now),
             days=view.days,
             invoices=view.invoices,
-            events=_events(view.events),
+            events=o.event_counts(view.events),
         )
     )
     _show_clock(view.clock)

@@ -94,7 +94,7 @@ def play_months(demo: Demo, months: int, after: int) -> None:
         o.out().print(Text(render_text(shown, demo.lang)), soft_wrap=True)
     demo.note(
         _("Sum up the {months} months", months=months),
-        _("Events on the way: {events}.", events=_events(totals)),
+        _("Events on the way: {events}.", events=o.event_counts(totals)),
         dict(sorted(totals.items())),
     )
 
@@ -104,9 +104,5 @@ def _advanced(view: AdvanceView) -> str:
         "{days} days done, {invoices} invoices; events: {events}.",
         days=view.days,
         invoices=view.invoices,
-        events=_events(Counter(view.events)),
+        events=o.event_counts(Counter(view.events)),
     )
-
-
-def _events(events: Counter[str]) -> str:
-    return ", ".join(f"{kind} × {count}" for kind, count in sorted(events.items())) or "-"

@@ -4,7 +4,7 @@ services' pydantic views, and errors as a localized message, remedy and stable c
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -292,3 +292,8 @@ def report_error(
             Text(_("What you can do: {remedy}", remedy=remedy), style="red"), soft_wrap=True
         )
     console.print(Text(_("Code: {code}", code=code), style="dim"), soft_wrap=True)
+
+
+def event_counts(events: Mapping[str, int]) -> str:
+    """Events by type with their counts, for a summary line: "a × 2, b × 1", or "none"."""
+    return ", ".join(f"{kind} × {count}" for kind, count in sorted(events.items())) or _("none")
