@@ -50,8 +50,11 @@ from abonnement.services.billing_batch_statements import (
 from abonnement.services.context import Context
 from abonnement.store import models as m
 
-#: Organizations per batch (one transaction); each pass of a batch does one day of each.
-BATCH_SIZE = 500
+#: Organizations per batch (one transaction); each pass of a batch does one day of each. Smaller
+#: batches hold SQLite's one write lock for less time at once, so `--workers` wait less for it:
+#: 200 billed a million subscriptions 10 % faster there than 500 (90.7 against 101.3 s, two
+#: workers), and no differently on PostgreSQL; larger ones (1,500) were slower.
+BATCH_SIZE = 200
 
 #: The statements' events the run's summary counts (the payments' own are the outbox's).
 _ANNOUNCED = (
