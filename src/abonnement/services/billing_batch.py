@@ -52,8 +52,8 @@ from abonnement.store import models as m
 
 #: Organizations per batch (one transaction); each pass of a batch does one day of each. Smaller
 #: batches hold SQLite's one write lock for less time at once, so `--workers` wait less for it:
-#: 200 billed a million subscriptions 10 % faster there than 500 (90.7 against 101.3 s, two
-#: workers), and no differently on PostgreSQL; larger ones (1,500) were slower.
+#: with two workers 200 was 2.5–9 % faster there than 500 (paired runs, README "Benchmarks"),
+#: and no different on PostgreSQL; 1,500 was slower, 100 no faster.
 BATCH_SIZE = 200
 
 #: The statements' events the run's summary counts (the payments' own are the outbox's).
